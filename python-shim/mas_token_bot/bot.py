@@ -1,0 +1,100 @@
+"""The maubot plugin: wires the Matrix events, the wasm core and the HTTP transport together."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from maubot import Plugin
+from maubot.handlers import event
+from mautrix.types import EventType, MessageEvent, MessageType
+from mautrix.util.config import BaseProxyConfig
+
+from .config import Config
+from .core import Core
+from .engine import EngineFault, compile_module
+from .notice import build_notice
+from .protocol import LOG_LEVELS, CoreError, ProtocolError, Reply
+from .runner import CommandRunner
+from .transport import Transport
+
+# Name of the compiled core inside the plugin archive (maubot.yaml extra_files).
+WASM_FILE = "mas_token_core.wasm"
+
+
+class MasTokenBot(Plugin):
+    """Manage MAS user registration tokens with `!token` commands."""
+
+    config: Config
+    runner: Optional[CommandRunner] = None
+
+    @classmethod
+    def get_config_class(cls) -> type[BaseProxyConfig]:
+        return Config
+
+    async def start(self) -> None:
+        self.config.load_and_update()
+
+        wasm = await self.loader.read_file(WASM_FILE)
+        module = compile_module(wasm)
+        core = Core(module, self.log)
+
+        self._transport = Transport(self.http, self.log)
+        self.runner = CommandRunner(core, self._transport, self._send_reply, self.log)
+        self._apply_config()
+
+    async def on_external_config_update(self) -> None:
+        self.config.load_and_update()
+        if self.runner is not None:
+            self._apply_config()
+
+    def _apply_config(self) -> None:
+        """Pass the config to the transport and the core, and log every problem with it."""
+        for key in self.config.unknown_keys:
+            self.log.warning("Ignoring config key %r: base-config.yaml has no such setting", key)
+
+        config = self.config.to_core_json()
+        self._transport.set_credentials(
+            token_url=str(config["token_url"] or ""),
+            client_id=str(config["client_id"] or ""),
+            client_secret=str(config["client_secret"] or ""),
+        )
+
+        try:
+            configured = self.runner.core.configure(config)
+        except (EngineFault, CoreError, ProtocolError):
+            # The plugin stays loaded. Each command then gets an internal error
+            # reply until the config or the core is fixed.
+            self.log.exception("Configuring the wasm core failed")
+            return
+
+        for line in configured.log:
+            self.log.log(LOG_LEVELS[line.level], "core: %s", line.message)
+        for problem in configured.problems:
+            self.log.warning("Config problem: %s", problem)
+
+    @event.on(EventType.ROOM_MESSAGE)
+    async def handle_message(self, evt: MessageEvent) -> None:
+        if not self._is_plain_text(evt):
+            return
+
+        body = evt.content.body
+        if not isinstance(body, str) or self.runner is None:
+            return
+
+        await self.runner.run(sender=evt.sender, room_id=evt.room_id, body=body)
+
+    def _is_plain_text(self, evt: MessageEvent) -> bool:
+        """Return whether `evt` is a new m.text message from someone other than the bot."""
+        if evt.sender == self.client.mxid:
+            return False
+
+        content = evt.content
+        if getattr(content, "msgtype", None) != MessageType.TEXT:
+            return False
+
+        if content.get_edit() is not None:
+            return False
+        return "m.new_content" not in content
+
+    async def _send_reply(self, room_id: str, reply: Reply) -> None:
+        await self.client.send_message_event(room_id, EventType.ROOM_MESSAGE, build_notice(reply))
