@@ -1,0 +1,145 @@
+"""Start, watch and stop the server processes of the end-to-end test.
+
+Each server runs in its own process group with stdout and stderr sent to a log
+file, so stopping it also stops any children it forked, and a failure report
+can show the end of its log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago.
+
+    NOTE: another process could take the port between this call and the
+    server binding it. On a test machine that race is rare, and the server
+    then fails to start with an error in its log.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Redactor:
+    """Replace known secrets with a placeholder before any text is printed."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add(self, *secrets: str | None) -> None:
+        for secret in secrets:
+            # Very short strings would blank out ordinary words.
+            if secret and len(secret) >= 8:
+                self._secrets.add(secret)
+
+    def redact(self, text: str) -> str:
+        # Replace longer secrets first so a secret that contains another is
+        # replaced whole.
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "<redacted>")
+        return text
+
+
+class ServerProcess:
+    """One child process with its own process group and log file."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path, cwd: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.cwd = cwd
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log_file:
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def exit_code(self) -> int | None:
+        """Return the exit code, or None while the process runs."""
+        if self.process is None:
+            return None
+        return self.process.poll()
+
+    def check_running(self) -> None:
+        """Raise RuntimeError if the process has exited."""
+        code = self.exit_code()
+        if code is not None:
+            raise RuntimeError(f"{self.name} exited with code {code}; see {self.log_path}")
+
+    def read_log(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    async def wait_for_log_line(self, prefix: str, timeout: float) -> str:
+        """Wait until a log line starts with `prefix` and return that line."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.read_log().splitlines():
+                if line.startswith(prefix):
+                    return line
+            self.check_running()
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{self.name} printed no line starting with {prefix!r} within {timeout:.0f} s"
+                )
+            await asyncio.sleep(0.1)
+
+    def stop(self, grace_seconds: float = 10.0) -> None:
+        """Send SIGTERM to the process group, then SIGKILL after the grace period."""
+        if self.process is None or self.process.poll() is not None:
+            self._kill_group_leftovers()
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.process.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait(timeout=grace_seconds)
+        self._kill_group_leftovers()
+
+    def _kill_group_leftovers(self) -> None:
+        # A child that the server forked may outlive the group leader.
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def log_tails(servers: Iterable[ServerProcess], redactor: Redactor, lines: int = 60) -> str:
+    """Return the last `lines` lines of each server's log, secrets redacted."""
+    sections = []
+    for server in servers:
+        tail = server.read_log().splitlines()[-lines:]
+        body = redactor.redact("\n".join(tail)) or "(empty log)"
+        sections.append(f"----- last {lines} lines of {server.log_path} -----\n{body}")
+    return "\n".join(sections)
