@@ -120,6 +120,8 @@ class Stack:
     @contextlib.asynccontextmanager
     async def step(self, name: str, timeout: float = 60) -> AsyncIterator[None]:
         """Run a named step with a time limit; on failure name it and append log tails."""
+        # pytest leaves this frame out of failure reports: the message says it all.
+        __tracebackhide__ = True
         started = time.monotonic()
         try:
             async with asyncio.timeout(timeout):
@@ -133,6 +135,11 @@ class Stack:
             raise StepFailed(f"{message}\n\n{log_tails(self.servers, self.redactor)}") from None
         finally:
             self.timings[name] = time.monotonic() - started
+
+    def __repr__(self) -> str:
+        # The default dataclass repr would show the secrets that pytest must
+        # never print.
+        return f"Stack(run_dir={str(self.run_dir)!r})"
 
     def server(self, name: str) -> ServerProcess:
         for server in self.servers:

@@ -13,7 +13,7 @@ import hmac
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -106,7 +106,7 @@ async def wait_until_healthy(session: aiohttp.ClientSession, process: ServerProc
 @dataclass
 class RegisteredUser:
     user_id: str
-    access_token: str
+    access_token: str = field(repr=False)
     device_id: str
 
 

@@ -1,0 +1,1 @@
+"""End-to-end test of the plugin in a real maubot and Synapse."""

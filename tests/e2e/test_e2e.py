@@ -1,0 +1,271 @@
+"""End-to-end test: the built .mbp uploaded into a real maubot, used from Matrix rooms.
+
+Synapse and maubot are the PyPI releases pinned in tests/e2e/install.sh, run as
+separate processes on loopback ports. The only stand-in is the project's MAS
+emulator (tests/mas_emulator). The tests share one stack and run in file
+order: later tests expect the token that the first one generates, and the
+secret scan runs last so that it covers every request of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from .stack import RUN_DIR, Stack, ensure_plugin_built, install_servers
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+# Synapse rejects events whose JSON is larger than this (MAX_PDU_SIZE in
+# synapse/api/constants.py, from the Matrix spec's 65,536-byte event limit).
+MAX_EVENT_BYTES = 65536
+
+REPLY_TIMEOUT = 30.0
+# How long to keep watching the room, or the MAS request log, after a reply
+# for anything that arrives late.
+SETTLE_SECONDS = 2.0
+# A refusal is one short sentence; anything longer likely carries data.
+MAX_REFUSAL_CHARS = 300
+
+# The token that test_whitelisted_user_manages_token generated, as the
+# emulator stores it; the later tests reuse it.
+generated: dict[str, Any] = {}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack() -> AsyncIterator[Stack]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        stack = Stack(session)
+        try:
+            async with stack.step("install Synapse and maubot (tests/e2e/install.sh)",
+                                  timeout=1500):
+                await asyncio.to_thread(install_servers)
+            async with stack.step("build the plugin (./worker build)", timeout=1900):
+                mbp = await asyncio.to_thread(ensure_plugin_built)
+            await stack.start(mbp)
+            yield stack
+        finally:
+            stack.stop()
+            RUN_DIR.mkdir(parents=True, exist_ok=True)
+            (RUN_DIR / "timings.json").write_text(json.dumps(stack.timings, indent=2))
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def token_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """Flatten an emulator token record (a MAS admin API resource) into one dict."""
+    fields = dict(record.get("attributes", {}))
+    for key, value in record.items():
+        if key != "attributes":
+            fields.setdefault(key, value)
+    return fields
+
+
+async def tokens_by_id(stack: Stack) -> dict[str, dict[str, Any]]:
+    state = await stack.control.state()
+    tokens = [token_fields(record) for record in state["tokens"]]
+    return {token["id"]: token for token in tokens}
+
+
+async def mas_request_count(stack: Stack) -> int:
+    state = await stack.control.state()
+    return len(state["requests"])
+
+
+def is_bot_message(stack: Stack, event: dict[str, Any]) -> bool:
+    return (event.get("type") == "m.room.message"
+            and event.get("sender") == stack.users["bot"].user_id)
+
+
+async def send_command(stack: Stack, sender: str, room_id: str, text: str,
+                       settle: float = 0.0) -> list[dict[str, Any]]:
+    """Send `text` as `sender` and return the bot's messages sent after it.
+
+    Waits for the first bot message, then `settle` more seconds for any further
+    ones.
+    """
+    client = stack.clients[sender]
+    command_id = await client.send_text(room_id, text)
+    deadline = time.monotonic() + REPLY_TIMEOUT
+    while True:
+        replies = [event for event in await client.events_after(room_id, command_id)
+                   if is_bot_message(stack, event)]
+        if replies:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no reply from the bot to {sender}'s {text!r} "
+                               f"within {REPLY_TIMEOUT:.0f} s")
+        await asyncio.sleep(0.3)
+    if settle:
+        await asyncio.sleep(settle)
+        replies = [event for event in await client.events_after(room_id, command_id)
+                   if is_bot_message(stack, event)]
+    return replies
+
+
+async def single_reply(stack: Stack, sender: str, room_id: str, text: str) -> dict[str, Any]:
+    """Send a command and return the content of the bot's one m.notice reply."""
+    replies = await send_command(stack, sender, room_id, text)
+    content = replies[0]["content"]
+    assert content.get("msgtype") == "m.notice", (
+        f"reply to {text!r} has msgtype {content.get('msgtype')!r}, expected m.notice")
+    assert isinstance(content.get("body"), str) and content["body"], (
+        f"reply to {text!r} has no body")
+    return content
+
+
+def assert_reply_mentions(content: dict[str, Any], needle: str, what: str) -> None:
+    """Check that both the plain body and, when present, the HTML body contain `needle`."""
+    assert needle in content["body"], f"the reply's body does not contain {what}: {content['body']!r}"
+    if "formatted_body" in content:
+        assert needle in content["formatted_body"], (
+            f"the reply's formatted_body does not contain {what}: {content['formatted_body']!r}")
+
+
+async def assert_refused_without_mas_requests(stack: Stack, sender: str, room_id: str,
+                                              text: str) -> None:
+    requests_before = await mas_request_count(stack)
+    tokens_before = await tokens_by_id(stack)
+
+    replies = await send_command(stack, sender, room_id, text, settle=SETTLE_SECONDS)
+    assert len(replies) == 1, f"expected one refusal for {text!r}, got {len(replies)} messages"
+    body = replies[0]["content"].get("body", "")
+    assert 0 < len(body) <= MAX_REFUSAL_CHARS, (
+        f"refusal for {text!r} should be a short message, got {len(body)} characters: {body!r}")
+    for token in tokens_before.values():
+        assert token["token"] not in body, f"refusal for {text!r} shows token {token['id']}"
+
+    requests_after = await mas_request_count(stack)
+    assert requests_after == requests_before, (
+        f"{sender}'s {text!r} caused {requests_after - requests_before} MAS requests, expected 0")
+    assert await tokens_by_id(stack) == tokens_before, f"{sender}'s {text!r} changed MAS tokens"
+
+
+# --- tests -------------------------------------------------------------------
+
+
+async def test_whitelisted_user_manages_token(stack: Stack) -> None:
+    room = stack.rooms.general
+
+    async with stack.step("alice: !token generate"):
+        before = await tokens_by_id(stack)
+        reply = await single_reply(stack, "alice", room, "!token generate")
+        after = await tokens_by_id(stack)
+        new_ids = sorted(set(after) - set(before))
+        assert len(new_ids) == 1, f"expected 1 new token in MAS, found {len(new_ids)}"
+        token = after[new_ids[0]]
+        generated.update(token)
+        assert_reply_mentions(reply, token["token"], "the new token")
+        assert token.get("usage_limit") == 1, (
+            f"new token has usage_limit {token.get('usage_limit')!r}, expected the "
+            f"configured default_uses_allowed 1")
+        assert token.get("expires_at"), "new token has no expires_at despite default_expiry_time"
+        assert not token.get("revoked_at"), "new token is already revoked"
+
+    async with stack.step("alice: !token list"):
+        reply = await single_reply(stack, "alice", room, "!token list")
+        assert_reply_mentions(reply, token["token"], "the generated token")
+
+    async with stack.step("alice: !token list <token>"):
+        reply = await single_reply(stack, "alice", room, f"!token list {token['token']}")
+        assert_reply_mentions(reply, token["token"], "the requested token")
+
+    async with stack.step("alice: !token delete <token>"):
+        reply = await single_reply(stack, "alice", room, f"!token delete {token['token']}")
+        revoked = (await tokens_by_id(stack))[token["id"]]
+        assert revoked.get("revoked_at"), "MAS token is not revoked after !token delete"
+        assert "revoked" in reply["body"].lower(), (
+            f"reply to !token delete does not say 'revoked': {reply['body']!r}")
+        assert_reply_mentions(reply, token["token"], "the deleted token")
+
+    async with stack.step("alice: !token unrevoke <ULID>"):
+        reply = await single_reply(stack, "alice", room, f"!token unrevoke {token['id']}")
+        restored = (await tokens_by_id(stack))[token["id"]]
+        assert not restored.get("revoked_at"), "MAS token is still revoked after !token unrevoke"
+        assert token["token"] in reply["body"] or token["id"] in reply["body"], (
+            f"reply to !token unrevoke names neither the token nor its ID: {reply['body']!r}")
+
+
+async def test_unlisted_user_refused(stack: Stack) -> None:
+    token = generated
+    assert token, "no generated token: test_whitelisted_user_manages_token failed first"
+    room = stack.rooms.general
+    for command in ("!token generate", "!token list", f"!token delete {token['token']}",
+                    f"!token unrevoke {token['id']}"):
+        async with stack.step(f"mallory: {command.split(' ')[1]} is refused"):
+            await assert_refused_without_mas_requests(stack, "mallory", room, command)
+
+
+async def test_room_whitelist_only_in_listed_room(stack: Stack) -> None:
+    token = generated
+    assert token, "no generated token: test_whitelisted_user_manages_token failed first"
+
+    async with stack.step("bob: !token list works in the whitelisted room"):
+        requests_before = await mas_request_count(stack)
+        reply = await single_reply(stack, "bob", stack.rooms.ops, "!token list")
+        assert_reply_mentions(reply, token["token"], "alice's token")
+        assert await mas_request_count(stack) > requests_before, (
+            "bob's !token list in the whitelisted room made no MAS request")
+
+    async with stack.step("bob: !token generate works in the whitelisted room"):
+        before = await tokens_by_id(stack)
+        reply = await single_reply(stack, "bob", stack.rooms.ops, "!token generate")
+        new_ids = sorted(set(await tokens_by_id(stack)) - set(before))
+        assert len(new_ids) == 1, f"expected 1 new token in MAS, found {len(new_ids)}"
+
+    for command in ("!token list", "!token generate"):
+        async with stack.step(f"bob: {command} is refused outside the whitelisted room"):
+            await assert_refused_without_mas_requests(stack, "bob", stack.rooms.general, command)
+
+
+async def test_list_of_2000_tokens_is_one_event(stack: Stack) -> None:
+    async with stack.step("seed 2,000 tokens in the MAS emulator"):
+        await stack.control.seed_tokens(2000)
+        tokens = await tokens_by_id(stack)
+        assert len(tokens) >= 2000, f"emulator holds {len(tokens)} tokens after seeding 2,000"
+
+    async with stack.step("alice: !token list with 2,000 tokens", timeout=120):
+        replies = await send_command(stack, "alice", stack.rooms.general, "!token list",
+                                     settle=SETTLE_SECONDS)
+        assert len(replies) == 1, f"expected 1 reply event, got {len(replies)}"
+        event = replies[0]
+        size = len(json.dumps(event, ensure_ascii=False).encode())
+        assert size < MAX_EVENT_BYTES, f"reply event is {size} bytes"
+        body = event["content"].get("body", "")
+        shown = sum(1 for token in tokens.values() if token["token"] in body)
+        assert shown > 0, f"the reply lists none of the {len(tokens)} tokens: {body[:500]!r}"
+
+
+async def test_no_secret_in_logs_or_events(stack: Stack) -> None:
+    async with stack.step("collect the secrets the MAS emulator issued"):
+        state = await stack.control.state()
+        access_tokens = [token for token in state["issued_access_tokens"] if token]
+        assert access_tokens, "the emulator issued no access token, so the scan would prove nothing"
+        secrets = {"the MAS client_secret": stack.mas_client_secret}
+        for number, token in enumerate(access_tokens, start=1):
+            secrets[f"MAS access token #{number}"] = token
+
+    async with stack.step("scan logs and room events for secrets"):
+        texts: dict[str, str] = {}
+        for name in ("synapse", "maubot", "maubot log"):
+            server = stack.server(name)
+            texts[str(server.log_path)] = server.read_log()
+        alice = stack.clients["alice"]
+        for room_name, room_id in (("general", stack.rooms.general), ("ops", stack.rooms.ops)):
+            events = await alice.all_events(room_id)
+            texts[f"events of room {room_name}"] = json.dumps(events, ensure_ascii=False)
+
+        assert texts["events of room general"], "found no events to scan"
+        leaks = [f"{secret_name} in {place}"
+                 for place, text in texts.items()
+                 for secret_name, secret in secrets.items()
+                 if secret in text]
+        assert not leaks, "secrets found: " + "; ".join(leaks)
