@@ -1,0 +1,239 @@
+//! [`Core`]: the commands in flight and the state they share.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::auth::{authorize, Decision};
+use crate::command::{self, Command, Parsed};
+use crate::config::{self, Checked};
+use crate::flows::{Action, Flow, Generate, ListAll, Target};
+use crate::mas::admin::NewToken;
+use crate::protocol::{CommandId, LogLevel, LogLine, Message, Outcome, Step, UnixMillis};
+use crate::reply::{self, code, text, Doc};
+use crate::runner::{Runner, Shared, Tick};
+use crate::time::{self, Timestamp};
+
+/// Errors in how the host drives the core, as opposed to failed commands,
+/// which become replies.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoreError {
+    #[error("no command with ID {0} is in flight")]
+    UnknownCommand(CommandId),
+    #[error("the host's clock reading {0} ms is out of range")]
+    ClockOutOfRange(UnixMillis),
+}
+
+/// What `configure` reports back to the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Configured {
+    pub base_command: String,
+    pub problems: Vec<String>,
+    pub log: Vec<LogLine>,
+}
+
+/// The plugin's logic for one bot instance. Commands run concurrently: each
+/// has its own [`Runner`], and they share only the config, the access-token
+/// state and the lookup cache.
+pub struct Core {
+    shared: Shared,
+    checked: Checked,
+    commands: BTreeMap<CommandId, Runner>,
+    next_id: CommandId,
+}
+
+impl Default for Core {
+    fn default() -> Self {
+        Core::new()
+    }
+}
+
+impl Core {
+    /// A core that replies to every command that it is not configured yet.
+    pub fn new() -> Core {
+        let checked = Checked {
+            problems: vec!["The plugin has not been configured yet.".to_owned()],
+            authorization_broken: true,
+            ..Checked::default()
+        };
+        Core {
+            shared: Shared::default(),
+            checked,
+            commands: BTreeMap::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Checks and applies a configuration. The cached access token is kept
+    /// only while it was issued for the same endpoint, client and scope.
+    pub fn configure(&mut self, value: &Value) -> Configured {
+        let checked = config::check(value);
+
+        let old = &self.shared.config;
+        let new = &checked.config;
+        if old.token_url != new.token_url || old.client_id != new.client_id || old.token_scope != new.token_scope {
+            self.shared.access.forget();
+        }
+        if old.admin_api != new.admin_api {
+            self.shared.lookup = Default::default();
+        }
+
+        let mut log = Vec::new();
+        for problem in &checked.problems {
+            log.push(LogLine::new(LogLevel::Warning, format!("configuration: {problem}")));
+        }
+        for warning in &checked.warnings {
+            log.push(LogLine::new(LogLevel::Warning, format!("configuration: {warning}")));
+        }
+
+        self.shared.config = checked.config.clone();
+        self.checked = checked;
+        Configured {
+            base_command: self.shared.config.base_command.clone(),
+            problems: self.checked.problems.clone(),
+            log,
+        }
+    }
+
+    /// Handles a chat message. Returns the command's ID while it waits on
+    /// an HTTP request, and the first step.
+    pub fn start(&mut self, now_ms: UnixMillis, message: &Message) -> Result<(Option<CommandId>, Step), CoreError> {
+        let now = time::from_millis(now_ms).ok_or(CoreError::ClockOutOfRange(now_ms))?;
+        let mut log = Vec::new();
+
+        let base_command = &self.shared.config.base_command;
+        let parsed = command::parse(&message.body, base_command);
+        if parsed == Parsed::NotCommand {
+            return Ok((None, Step::Ignore { log }));
+        }
+
+        if let Some(reply) = self.gatekeep(message, &mut log) {
+            return Ok((None, Step::Reply { reply, log }));
+        }
+
+        let command = match parsed {
+            Parsed::Command(command) => command,
+            Parsed::Invalid(error) => {
+                let reply = reply::usage(base_command, &error);
+                return Ok((None, Step::Reply { reply, log }));
+            }
+            Parsed::NotCommand => return Ok((None, Step::Ignore { log })),
+        };
+
+        let flow = match self.flow_for(command, now) {
+            Ok(flow) => flow,
+            Err(reply) => return Ok((None, Step::Reply { reply, log })),
+        };
+
+        let mut runner = Runner::new(flow, &message.sender, &message.room_id);
+        let tick = Tick { shared: &mut self.shared, now_ms, now, log: &mut log };
+        let step = runner.start(tick);
+        Ok(self.keep_if_waiting(runner, step))
+    }
+
+    /// Passes the outcome of a command's HTTP request back in.
+    pub fn resume(&mut self, id: CommandId, now_ms: UnixMillis, outcome: Outcome) -> Result<Step, CoreError> {
+        let now = time::from_millis(now_ms).ok_or(CoreError::ClockOutOfRange(now_ms))?;
+        let mut runner = self.commands.remove(&id).ok_or(CoreError::UnknownCommand(id))?;
+
+        let mut log = Vec::new();
+        let tick = Tick { shared: &mut self.shared, now_ms, now, log: &mut log };
+        let step = runner.resume(tick, outcome);
+        if matches!(step, Step::Http { .. }) {
+            self.commands.insert(id, runner);
+        }
+        Ok(step)
+    }
+
+    /// Drops a command the host gave up on. Returns whether it existed.
+    pub fn cancel(&mut self, id: CommandId) -> bool {
+        self.commands.remove(&id).is_some()
+    }
+
+    /// The number of commands waiting on an HTTP request.
+    pub fn in_flight(&self) -> usize {
+        self.commands.len()
+    }
+
+    fn keep_if_waiting(&mut self, runner: Runner, step: Step) -> (Option<CommandId>, Step) {
+        if !matches!(step, Step::Http { .. }) {
+            return (None, step);
+        }
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        self.commands.insert(id, runner);
+        (Some(id), step)
+    }
+
+    /// Refuses senders outside both whitelists, and everyone while the
+    /// config has problems. Returns the refusal, if any.
+    fn gatekeep(&self, message: &Message, log: &mut Vec<LogLine>) -> Option<reply::Reply> {
+        if self.checked.authorization_broken {
+            return Some(self.config_problems_reply());
+        }
+
+        let decision = authorize(&self.shared.config, &message.sender, &message.room_id);
+        if decision == Decision::Denied {
+            log.push(LogLine::new(
+                LogLevel::Info,
+                format!("refused a command from {} in {}: not in whitelist or room_whitelist", message.sender, message.room_id),
+            ));
+            let reply = Doc::new()
+                .paragraph(vec![
+                    text("Sorry, "),
+                    code(message.sender.clone()),
+                    text(" is not allowed to manage registration tokens here."),
+                ])
+                .render(true);
+            return Some(reply);
+        }
+
+        if !self.checked.problems.is_empty() {
+            return Some(self.config_problems_reply());
+        }
+        None
+    }
+
+    fn config_problems_reply(&self) -> reply::Reply {
+        let mut doc = Doc::new();
+        doc.paragraph(vec![text(
+            "The bot's configuration has problems; an admin must fix them in maubot's web UI:",
+        )]);
+        let items = self
+            .checked
+            .problems
+            .iter()
+            .map(|problem| reply::inline_code_spans(problem))
+            .collect();
+        doc.list(items);
+        doc.render(true)
+    }
+
+    fn flow_for(&self, command: Command, now: Timestamp) -> Result<Box<dyn Flow + Send>, reply::Reply> {
+        let config = &self.shared.config;
+        let flow: Box<dyn Flow + Send> = match command {
+            Command::Help => return Err(reply::help(&config.base_command)),
+            Command::List(None) => Box::new(ListAll::new()),
+            Command::List(Some(name)) => Box::new(Target::new(name, Action::Show)),
+            Command::Revoke(name) => Box::new(Target::new(name, Action::Revoke)),
+            Command::Unrevoke(name) => Box::new(Target::new(name, Action::Unrevoke)),
+            Command::Generate { uses, expiry_seconds } => {
+                let usage_limit = uses.or(config.default_uses);
+                let expiry = expiry_seconds.or(config.default_expiry_seconds);
+                let expires_at = match expiry {
+                    Some(seconds) => match time::add_seconds(now, seconds) {
+                        Some(at) => Some(time::to_rfc3339(at)),
+                        None => return Err(reply::error("That expiry is too far in the future.")),
+                    },
+                    None => None,
+                };
+                Box::new(Generate::new(NewToken {
+                    token: None,
+                    usage_limit,
+                    expires_at,
+                }))
+            }
+        };
+        Ok(flow)
+    }
+}

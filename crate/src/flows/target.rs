@@ -1,0 +1,254 @@
+//! Commands on one named token: show it, revoke it or unrevoke it.
+//!
+//! A name that parses as a ULID is tried as an ID first. A name MAS does not
+//! know as an ID, and any other name, is looked up by token string: first in
+//! the lookup cache, then by walking the list with `page[after]` cursors until
+//! a token's string matches exactly. MAS has no lookup by string, and its
+//! `links.next` is a path from the server root that misses any reverse-proxy
+//! prefix in `admin_api`, so the walk builds each next request itself.
+
+use ulid::Ulid;
+
+use crate::flows::{unexpected_response, unreadable_response, Context, Flow, FlowStep};
+use crate::ident::TokenRef;
+use crate::mas::admin::{AdminCall, ListQuery, PageSpec};
+use crate::mas::error;
+use crate::mas::model::{self, RegistrationToken};
+use crate::protocol::{HttpResponse, LogLevel};
+use crate::reply::{self, code, strong, text, token_details, Doc, Status};
+
+/// Tokens per page while searching by string. MAS has no maximum page size;
+/// larger pages mean fewer round trips but more memory per response.
+pub const SEARCH_PAGE_SIZE: u32 = 1000;
+
+/// Pages walked before giving up, so a misbehaving server cannot keep a
+/// command alive forever (ten million tokens at the page size above).
+const MAX_SEARCH_PAGES: u32 = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Show,
+    Revoke,
+    Unrevoke,
+}
+
+impl Action {
+    fn call(self, id: Ulid) -> AdminCall {
+        match self {
+            Action::Show => AdminCall::Get(id),
+            Action::Revoke => AdminCall::Revoke(id),
+            Action::Unrevoke => AdminCall::Unrevoke(id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Acting on an ID: the name itself, or one the cache remembered.
+    ById { id: Ulid, from_cache: bool },
+    /// Walking the list; `after` is the last ID of the previous page.
+    Searching { after: Option<Ulid>, pages: u32 },
+    /// Acting on the ID that the search found.
+    Found { id: Ulid },
+}
+
+pub struct Target {
+    name: TokenRef,
+    action: Action,
+    phase: Phase,
+}
+
+impl Target {
+    pub fn new(name: TokenRef, action: Action) -> Target {
+        Target {
+            name,
+            action,
+            phase: Phase::Searching { after: None, pages: 0 },
+        }
+    }
+
+    fn current_call(&self) -> AdminCall {
+        match self.phase {
+            Phase::ById { id, .. } | Phase::Found { id } => self.action.call(id),
+            Phase::Searching { after, .. } => AdminCall::List(ListQuery {
+                filter: None,
+                count: false,
+                page: PageSpec::First { size: SEARCH_PAGE_SIZE, after },
+            }),
+        }
+    }
+
+    fn step(&mut self, phase: Phase) -> FlowStep {
+        self.phase = phase;
+        FlowStep::Call(self.current_call())
+    }
+
+    fn search(&mut self) -> FlowStep {
+        self.step(Phase::Searching { after: None, pages: 0 })
+    }
+
+    fn not_found(&self) -> FlowStep {
+        let reply = Doc::new()
+            .paragraph(vec![
+                text("No registration token was found with the token string or ID "),
+                code(self.name.text.clone()),
+                text(". Token strings are case-sensitive."),
+            ])
+            .render(true);
+        FlowStep::Done(reply)
+    }
+
+    fn on_id_response(
+        &mut self,
+        cx: &mut Context<'_>,
+        response: &HttpResponse,
+        from_cache: bool,
+    ) -> FlowStep {
+        if response.status == 404 {
+            if from_cache {
+                cx.lookup.forget(&self.name.text);
+            }
+            cx.log(
+                LogLevel::Debug,
+                format!("{}: not found by ID, searching by token string", self.current_call().describe()),
+            );
+            return self.search();
+        }
+        self.on_action_response(cx, response)
+    }
+
+    fn on_search_response(
+        &mut self,
+        cx: &mut Context<'_>,
+        response: &HttpResponse,
+        pages: u32,
+    ) -> FlowStep {
+        let call = self.current_call().describe();
+        if response.status != 200 {
+            return unexpected_response(cx, &call, response);
+        }
+        let page = match model::parse_page(&response.body) {
+            Ok(page) => page,
+            Err(problem) => return unreadable_response(cx, &call, problem),
+        };
+
+        let mut found = None;
+        for token in &page.tokens {
+            cx.lookup.remember(&token.token, token.id);
+            if found.is_none() && token.token == self.name.text {
+                found = Some(token.clone());
+            }
+        }
+
+        if let Some(token) = found {
+            return match self.action {
+                Action::Show => FlowStep::Done(self.success(cx, &token)),
+                Action::Revoke | Action::Unrevoke => self.step(Phase::Found { id: token.id }),
+            };
+        }
+
+        let Some(last) = page.tokens.last().map(|token| token.id) else {
+            return self.not_found();
+        };
+        if !page.has_next {
+            return self.not_found();
+        }
+
+        let previous = match self.phase {
+            Phase::Searching { after, .. } => after,
+            _ => None,
+        };
+        if previous.is_some_and(|previous| last <= previous) || pages + 1 >= MAX_SEARCH_PAGES {
+            cx.log(
+                LogLevel::Error,
+                format!("{call}: the list did not advance (last ID {last}); stopping the search"),
+            );
+            return FlowStep::Done(reply::error(
+                "MAS error: the token list did not advance while searching; details are in the bot's log.",
+            ));
+        }
+        self.step(Phase::Searching {
+            after: Some(last),
+            pages: pages + 1,
+        })
+    }
+
+    fn on_action_response(&mut self, cx: &mut Context<'_>, response: &HttpResponse) -> FlowStep {
+        let call = self.current_call().describe();
+        match response.status {
+            200 => match model::parse_single(&response.body) {
+                Ok(token) => FlowStep::Done(self.success(cx, &token)),
+                Err(problem) => unreadable_response(cx, &call, problem),
+            },
+            404 => self.not_found(),
+            400 => self.on_bad_request(cx, &call, response),
+            _ => unexpected_response(cx, &call, response),
+        }
+    }
+
+    /// MAS answers 400 when revoking a revoked token or unrevoking an active one.
+    fn on_bad_request(&mut self, cx: &mut Context<'_>, call: &str, response: &HttpResponse) -> FlowStep {
+        let title = error::first_title(&response.body).unwrap_or_default();
+        let state = match self.action {
+            Action::Revoke if title.contains("already revoked") => "is already revoked",
+            Action::Unrevoke if title.contains("not revoked") => "is not revoked",
+            _ => return unexpected_response(cx, call, response),
+        };
+        let reply = Doc::new()
+            .paragraph(vec![
+                text("Token "),
+                code(self.name.text.clone()),
+                text(format!(" {state}; nothing changed.")),
+            ])
+            .render(true);
+        FlowStep::Done(reply)
+    }
+
+    fn success(&self, cx: &mut Context<'_>, token: &RegistrationToken) -> reply::Reply {
+        cx.lookup.remember(&token.token, token.id);
+
+        let heading = match self.action {
+            Action::Show => vec![strong("Registration token")],
+            Action::Revoke => {
+                cx.audit(format_args!("revoked token {}", token.id));
+                vec![strong("Revoked"), text(" the registration token. Its latest state in MAS:")]
+            }
+            Action::Unrevoke => {
+                cx.audit(format_args!("unrevoked token {}", token.id));
+                let mut heading = vec![strong("Unrevoked"), text(" the registration token.")];
+                let status = Status::of(token, cx.now);
+                if status != Status::Active {
+                    heading.push(text(format!(
+                        " MAS still rejects it for registration: it is {}.",
+                        status.label()
+                    )));
+                }
+                heading
+            }
+        };
+        Doc::new()
+            .paragraph(heading)
+            .list(token_details(token, cx.now))
+            .render(false)
+    }
+}
+
+impl Flow for Target {
+    fn begin(&mut self, cx: &mut Context<'_>) -> FlowStep {
+        if let Some(id) = self.name.ulid {
+            return self.step(Phase::ById { id, from_cache: false });
+        }
+        if let Some(id) = cx.lookup.get(&self.name.text) {
+            return self.step(Phase::ById { id, from_cache: true });
+        }
+        self.search()
+    }
+
+    fn on_response(&mut self, cx: &mut Context<'_>, response: &HttpResponse) -> FlowStep {
+        match self.phase {
+            Phase::ById { from_cache, .. } => self.on_id_response(cx, response, from_cache),
+            Phase::Searching { pages, .. } => self.on_search_response(cx, response, pages),
+            Phase::Found { .. } => self.on_action_response(cx, response),
+        }
+    }
+}

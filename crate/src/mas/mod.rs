@@ -1,0 +1,7 @@
+//! MAS's HTTP API as the core uses it: the admin API's registration-token
+//! operations and the OAuth2 token endpoint.
+
+pub mod admin;
+pub mod error;
+pub mod model;
+pub mod oauth;
