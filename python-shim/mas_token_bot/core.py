@@ -60,9 +60,9 @@ class Core:
         self._request({"op": "cancel", "command": command})
 
     @property
-    def fuel_left(self) -> Optional[int]:
-        """Fuel left after the last call, or None while no instance exists."""
-        return self._instance.fuel_left if self._instance is not None else None
+    def last_call_fuel(self) -> Optional[int]:
+        """Fuel the last operation used, or None while no instance exists."""
+        return self._instance.last_call_fuel if self._instance is not None else None
 
     def _request(self, request: dict[str, Any]) -> dict[str, Any]:
         instance = self._instance or self._rebuild()

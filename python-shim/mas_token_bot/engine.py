@@ -15,15 +15,17 @@ import wasmtime
 
 from .protocol import ABI_VERSION
 
-# Fuel given to the guest before each call. One unit is roughly one wasm
-# instruction. NOTE: the value is an estimate: a few hundred times what a list
-# page of 100 tokens needs, and small enough that a runaway loop stops within
-# seconds instead of blocking the event loop for good.
-FUEL_PER_CALL = 2_000_000_000
+# Fuel given to the guest before each export call. One unit is roughly one
+# wasm instruction. Parsing a list page of 1000 tokens (296 KB) used about
+# 60 million, or 200 per byte, so this covers a response of the transport's
+# maximum size (8 MiB) with room to spare. A runaway loop still stops after
+# this many instructions instead of blocking the event loop for good.
+FUEL_PER_CALL = 4_000_000_000
 
 # Maximum linear memory of one instance. It must hold a response body of the
-# transport's maximum size several times over (JSON escaping and parsing copy it).
-MEMORY_LIMIT_BYTES = 512 * 1024 * 1024
+# transport's maximum size several times over, because JSON escaping and
+# parsing copy it.
+MEMORY_LIMIT_BYTES = 256 * 1024 * 1024
 
 _U32_MASK = 0xFFFF_FFFF
 _U64_MASK = 0xFFFF_FFFF_FFFF_FFFF
@@ -85,6 +87,8 @@ class WasmInstance:
         self._store = wasmtime.Store(_shared_engine())
         self._store.set_limits(memory_size=MEMORY_LIMIT_BYTES)
         self._store.set_fuel(FUEL_PER_CALL)
+        # Fuel the last `call` export used, for tests and tuning FUEL_PER_CALL.
+        self.last_call_fuel = 0
 
         try:
             instance = wasmtime.Instance(self._store, module, [])
@@ -115,10 +119,6 @@ class WasmInstance:
             raise EngineFault(f"the wasm export {name!r} is not a {kind.__name__}")
         return item
 
-    @property
-    def fuel_left(self) -> int:
-        """Fuel left after the last call, which shows what the call cost."""
-        return self._store.get_fuel()
 
     def call(self, request: bytes) -> bytes:
         """Run one `call` export round trip and return the response bytes.
@@ -141,6 +141,7 @@ class WasmInstance:
         # The result packs (out_ptr << 32) | out_len into an i64, which
         # wasmtime hands back as a signed integer.
         packed = self._invoke(self._call, _to_i32(in_ptr), _to_i32(len(request))) & _U64_MASK
+        self.last_call_fuel = FUEL_PER_CALL - self._store.get_fuel()
         return packed >> 32, packed & _U32_MASK
 
     def _invoke(self, func: wasmtime.Func, *args: int) -> int:

@@ -18,9 +18,10 @@ import aiohttp
 
 from .protocol import HttpFailure, HttpOutcome, HttpRequest, HttpResponse
 
-# Maximum response body size. MAS list pages of 100 tokens are tens of KiB, so
-# anything near this size is a misconfigured URL, not an answer from MAS.
-MAX_BODY_BYTES = 16 * 1024 * 1024
+# Maximum response body size. A MAS list page of 1000 tokens is about 300 KB,
+# so a larger body comes from a misconfigured URL, not from MAS. The engine's
+# fuel and memory limits are sized for bodies up to this size.
+MAX_BODY_BYTES = 8 * 1024 * 1024
 
 _READ_CHUNK_BYTES = 64 * 1024
 
