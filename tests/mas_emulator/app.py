@@ -296,6 +296,17 @@ class MasEmulator:
     def advance_clock(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
+    def set_clock(self, when: object) -> None:
+        """Set the clock to a datetime, an RFC 3339 string or epoch seconds; it keeps running."""
+        self.clock.set_now(to_ns(when))
+
+    def freeze_clock(self) -> None:
+        """Stop the clock, so timestamps are exact; advance_clock() still moves it."""
+        self.clock.freeze()
+
+    def unfreeze_clock(self) -> None:
+        self.clock.unfreeze()
+
     def now(self) -> str:
         """Return the emulator's current time in RFC 3339."""
         return format_rfc3339(self.clock.now_ns())

@@ -13,14 +13,42 @@ class Clock:
 
     def __init__(self) -> None:
         self._offset_ns = 0
+        self._frozen_ns: int | None = None
         self._lock = threading.Lock()
 
     @property
     def offset_s(self) -> float:
         return self._offset_ns / NS_PER_S
 
+    @property
+    def frozen(self) -> bool:
+        return self._frozen_ns is not None
+
     def now_ns(self) -> int:
-        return time.time_ns() + self._offset_ns
+        base = self._frozen_ns if self._frozen_ns is not None else time.time_ns()
+        return base + self._offset_ns
+
+    def set_now(self, ns: int) -> None:
+        """Shift the clock so that it reads `ns` now; it keeps running unless frozen."""
+        with self._lock:
+            base = self._frozen_ns if self._frozen_ns is not None else time.time_ns()
+            self._offset_ns = ns - base
+
+    def freeze(self) -> None:
+        """Stop the clock at its current reading; advance() still moves it."""
+        with self._lock:
+            now = self.now_ns()
+            self._frozen_ns = now
+            self._offset_ns = 0
+
+    def unfreeze(self) -> None:
+        """Let the clock run again from its current reading."""
+        with self._lock:
+            if self._frozen_ns is None:
+                return
+            frozen_reading = self._frozen_ns + self._offset_ns
+            self._frozen_ns = None
+            self._offset_ns = frozen_reading - time.time_ns()
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward by `seconds` (a negative value moves it back)."""
@@ -28,8 +56,10 @@ class Clock:
             self._offset_ns += int(round(seconds * NS_PER_S))
 
     def reset(self) -> None:
+        """Return to real time: no offset and not frozen."""
         with self._lock:
             self._offset_ns = 0
+            self._frozen_ns = None
 
 
 def truncate_to_us(ns: int | None) -> int | None:
