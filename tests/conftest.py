@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import subprocess
 import zipfile
 from dataclasses import dataclass, field
@@ -52,7 +53,16 @@ def _read_meta() -> PluginMeta:
 
 @pytest.fixture(scope="session")
 def built_plugin() -> BuiltPlugin:
-    """Run `./worker build` once per test session and return the archive it wrote."""
+    """Run `./worker build` once per test session and return the archive it wrote.
+
+    With MAS_TOKEN_BOT_MBP set to the path of an archive, use that archive and
+    build nothing, for example to test a build made from another checkout.
+    """
+    prebuilt = os.environ.get("MAS_TOKEN_BOT_MBP")
+    if prebuilt:
+        with zipfile.ZipFile(prebuilt) as archive:
+            return BuiltPlugin(mbp=Path(prebuilt), wasm=archive.read(WASM_NAME))
+
     result = subprocess.run(
         [str(ROOT / "worker"), "build"],
         cwd=ROOT,
@@ -168,6 +178,11 @@ class Harness:
     def set_clock(self, clock: Callable[[], int]) -> None:
         self.plugin.runner.clock = clock
 
+    async def stop(self) -> None:
+        await self.plugin.internal_stop()
+        # TestBot's Matrix API object opens its own aiohttp session.
+        await self.bot.client.api.session.close()
+
 
 def _load_base_config() -> RecursiveDict[CommentedMap]:
     # A fresh copy each time: BaseConfig.update() writes into the base it gets.
@@ -223,7 +238,7 @@ async def harness(plugin_dir: Path, emulator: Any, http_session: aiohttp.ClientS
     try:
         yield running
     finally:
-        await running.plugin.internal_stop()
+        await running.stop()
 
 
 @pytest_asyncio.fixture
@@ -238,5 +253,5 @@ async def make_plugin(plugin_dir: Path, emulator: Any, http_session: aiohttp.Cli
 
     yield make
     for running in started:
-        await running.plugin.internal_stop()
+        await running.stop()
 

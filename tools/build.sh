@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Build the wasm core and write dist/<id>-v<version>.mbp, the maubot plugin archive.
-# The archive root holds maubot.yaml, base-config.yaml, mas_token_bot/ and
+# The archive root contains maubot.yaml, base-config.yaml, mas_token_bot/ and
 # mas_token_core.wasm. Entries are sorted and carry a fixed timestamp, so the
 # same sources give a byte-identical archive.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=wasm32-unknown-unknown
-wasm="$root/target/$target/release/mas_token_core.wasm"
+# cargo honours CARGO_TARGET_DIR, so look for the module where cargo puts it.
+wasm="${CARGO_TARGET_DIR:-$root/target}/$target/release/mas_token_core.wasm"
 
 fail() {
   echo "build: $*" >&2
