@@ -338,7 +338,7 @@ async def test_token_reused_within_lifetime(harness: Harness, emulator: Any) -> 
 
 
 async def test_expired_token_refreshed_once(harness: Harness, emulator: Any) -> None:
-    emulator.seed_tokens(3)
+    ids = emulator.seed_tokens(3)
     clock = {"now": FIXED_NOW_MS}
     harness.set_clock(lambda: clock["now"])
     only_reply(await harness.send("!token list"))
@@ -358,7 +358,8 @@ async def test_expired_token_refreshed_once(harness: Harness, emulator: Any) -> 
     # The request that got the 401 is sent again, once, with the new token.
     assert _get(new_lists[1], "query") == _get(new_lists[0], "query")
     assert _get(new_lists[1], "authorization") == f"Bearer {emulator.issued_access_tokens[1].token}"
-    assert "expired" not in body.lower()
+    for ulid in ids:
+        assert _token_attribute(emulator, ulid, "token") in body
 
 
 # Authorization
@@ -521,3 +522,17 @@ async def test_mas_timeout_reaches_core(make_plugin: Any, emulator: Any) -> None
     assert body != ""
     assert "Traceback" not in body
     assert any("timed out after 1 s" in line for line in running.log.at_level(logging.WARNING))
+
+
+async def test_shim_bug_gives_generic_reply(harness: Harness, emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(request: Any) -> Any:
+        raise RuntimeError("detail that must stay in the log")
+
+    monkeypatch.setattr(harness.plugin.runner, "_transport", type("Broken", (), {"perform": staticmethod(broken)})())
+
+    body = reply_body(await harness.send("!token list"))
+
+    assert "internal error" in body.lower()
+    assert "detail that must stay" not in body
+    logged = [record for record in harness.log.records if record.exc_info]
+    assert any("detail that must stay in the log" in str(record.exc_info[1]) for record in logged)

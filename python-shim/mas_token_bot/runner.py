@@ -89,6 +89,12 @@ class CommandRunner:
             self._cancel(progress.command)
             reply = INTERNAL_ERROR
 
+        except Exception:
+            # A bug in the shim: the room still gets an answer, and the log the trace.
+            self._log.exception("Command %s from %s failed unexpectedly", progress.command, sender)
+            self._cancel(progress.command)
+            reply = INTERNAL_ERROR
+
         if reply is not None:
             await self._send(room_id, reply, progress.command)
 
