@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import shutil
 import subprocess
@@ -70,7 +71,18 @@ def _newest_mtime(paths: list[Path]) -> float:
 
 
 def ensure_plugin_built(timeout: float = 1800) -> Path:
-    """Return dist/<id>-v<version>.mbp, running `./worker build` if it is missing or stale."""
+    """Return dist/<id>-v<version>.mbp, running `./worker build` if it is missing or stale.
+
+    The environment variable E2E_MBP names another .mbp to test as it is, with
+    no build and no staleness check.
+    """
+    override = os.environ.get("E2E_MBP")
+    if override:
+        path = Path(override).resolve()
+        if not path.is_file():
+            raise RuntimeError(f"E2E_MBP is set to {override!r}, which is not a file")
+        return path
+
     meta = plugin_meta()
     mbp = REPO_ROOT / "dist" / f"{meta['id']}-v{meta['version']}.mbp"
     sources_mtime = _newest_mtime([REPO_ROOT / name for name in PLUGIN_SOURCES])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import datetime
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -60,19 +61,10 @@ async def stack() -> AsyncIterator[Stack]:
 # --- helpers -----------------------------------------------------------------
 
 
-def token_fields(record: dict[str, Any]) -> dict[str, Any]:
-    """Flatten an emulator token record (a MAS admin API resource) into one dict."""
-    fields = dict(record.get("attributes", {}))
-    for key, value in record.items():
-        if key != "attributes":
-            fields.setdefault(key, value)
-    return fields
-
-
 async def tokens_by_id(stack: Stack) -> dict[str, dict[str, Any]]:
+    """Return the emulator's registration tokens: {"id": ULID, "token": ..., "revoked_at": ...}."""
     state = await stack.control.state()
-    tokens = [token_fields(record) for record in state["tokens"]]
-    return {token["id"]: token for token in tokens}
+    return {token["id"]: token for token in state["tokens"]}
 
 
 async def mas_request_count(stack: Stack) -> int:
@@ -137,7 +129,10 @@ async def assert_refused_without_mas_requests(stack: Stack, sender: str, room_id
 
     replies = await send_command(stack, sender, room_id, text, settle=SETTLE_SECONDS)
     assert len(replies) == 1, f"expected one refusal for {text!r}, got {len(replies)} messages"
-    body = replies[0]["content"].get("body", "")
+    content = replies[0]["content"]
+    assert content.get("msgtype") == "m.notice", (
+        f"refusal for {text!r} has msgtype {content.get('msgtype')!r}, expected m.notice")
+    body = content.get("body", "")
     assert 0 < len(body) <= MAX_REFUSAL_CHARS, (
         f"refusal for {text!r} should be a short message, got {len(body)} characters: {body!r}")
     for token in tokens_before.values():
@@ -168,6 +163,11 @@ async def test_whitelisted_user_manages_token(stack: Stack) -> None:
             f"new token has usage_limit {token.get('usage_limit')!r}, expected the "
             f"configured default_uses_allowed 1")
         assert token.get("expires_at"), "new token has no expires_at despite default_expiry_time"
+        lifetime = (datetime.fromisoformat(token["expires_at"])
+                    - datetime.fromisoformat(token["created_at"])).total_seconds()
+        assert abs(lifetime - 604800) <= 60, (
+            f"new token lives {lifetime:.0f} s, expected the configured default_expiry_time 604800")
+        assert token.get("valid") is True, "MAS reports the new token as not valid"
         assert not token.get("revoked_at"), "new token is already revoked"
 
     async with stack.step("alice: !token list"):
@@ -240,6 +240,7 @@ async def test_list_of_2000_tokens_is_one_event(stack: Stack) -> None:
         size = len(json.dumps(event, ensure_ascii=False).encode())
         assert size < MAX_EVENT_BYTES, f"reply event is {size} bytes"
         body = event["content"].get("body", "")
+        assert str(len(tokens)) in body, f"the reply does not state the total of {len(tokens)} tokens"
         shown = sum(1 for token in tokens.values() if token["token"] in body)
         assert shown > 0, f"the reply lists none of the {len(tokens)} tokens: {body[:500]!r}"
 
@@ -247,7 +248,7 @@ async def test_list_of_2000_tokens_is_one_event(stack: Stack) -> None:
 async def test_no_secret_in_logs_or_events(stack: Stack) -> None:
     async with stack.step("collect the secrets the MAS emulator issued"):
         state = await stack.control.state()
-        access_tokens = [token for token in state["issued_access_tokens"] if token]
+        access_tokens = [record["access_token"] for record in state["issued_access_tokens"]]
         assert access_tokens, "the emulator issued no access token, so the scan would prove nothing"
         secrets = {"the MAS client_secret": stack.mas_client_secret}
         for number, token in enumerate(access_tokens, start=1):
