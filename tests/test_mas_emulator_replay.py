@@ -32,6 +32,7 @@ Recordings that need more than a literal replay:
   which credential each recording used, from its name and notes.
 """
 
+import base64
 import email.utils
 import json
 import re
@@ -166,8 +167,6 @@ class Replay:
             "basic_non_admin": (NON_ADMIN_CLIENT_ID, self.non_admin_secret),
         }
         if kind in basic:
-            import base64
-
             client_id, secret = basic[kind]
             return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 

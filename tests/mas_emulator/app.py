@@ -1,4 +1,4 @@
-"""The MasEmulator class: an aiohttp server that answers like MAS 1.22."""
+"""The MasEmulator class: an aiohttp server that responds like MAS 1.22."""
 
 import asyncio
 import datetime
@@ -290,7 +290,7 @@ class MasEmulator:
         return self.oauth.issue(client_id, scopes).token
 
     def revoke_access_token(self, access_token: str) -> None:
-        """End the session of an access token; the admin API then answers "Access token revoked"."""
+        """End the session of an access token; the admin API then returns 401 "Access token revoked"."""
         self.oauth.access_tokens[access_token].revoked = True
 
     def advance_clock(self, seconds: float) -> None:

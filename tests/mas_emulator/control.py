@@ -5,12 +5,15 @@ These routes ignore the path prefix, faults, and the request log.
 """
 
 import json
+import logging
 
 from aiohttp import web
 
 from .errors import dump_json
 from .faults import Fault
 from .rfc3339 import DateTimeParseError
+
+logger = logging.getLogger(__name__)
 
 _TOKEN_FIELDS = ("token", "usage_limit", "times_used", "expires_at", "revoked", "created_at", "last_used_at")
 _FAULT_FIELDS = ("kind", "target", "path", "method", "count", "status", "body", "delay_s", "retry_after_s")
@@ -58,6 +61,7 @@ class ControlApi:
         try:
             return handler(request, payload)
         except (ValueError, TypeError, KeyError, DateTimeParseError) as error:
+            logger.warning("control request %s %s rejected: %s", request.method, path, error)
             return _bad_request(str(error))
 
     def _state(self, request: web.Request, payload: dict) -> web.Response:
@@ -94,7 +98,7 @@ class ControlApi:
     def _token_kwargs(spec: dict) -> dict:
         unknown = set(spec) - set(_TOKEN_FIELDS) - {"count"}
         if unknown:
-            raise ValueError(f"unknown token fields: {', '.join(sorted(unknown))}")
+            raise ValueError(f"unknown token fields: {', '.join(sorted(unknown))}; expected some of {', '.join(_TOKEN_FIELDS)}")
         return {name: spec[name] for name in _TOKEN_FIELDS if name in spec}
 
     def _use_token(self, request: web.Request, payload: dict) -> web.Response:
@@ -115,7 +119,7 @@ class ControlApi:
         options = {name: payload[name] for name in _FAULT_FIELDS if name in payload}
         unknown = set(payload) - set(_FAULT_FIELDS) - {"add"}
         if unknown:
-            raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+            raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}; expected some of {', '.join(_FAULT_FIELDS)}")
         if "kind" not in options:
             raise ValueError('a fault needs a "kind"')
         fault = Fault(**options)
