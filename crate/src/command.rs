@@ -1,22 +1,65 @@
 //! Parsing chat messages into commands.
 
 use crate::ident::TokenRef;
+use crate::time::Expiry;
 
 /// Largest usage limit MAS stores (`usage_limit` is an unsigned 32-bit integer).
 pub const MAX_USES: u64 = u32::MAX as u64;
 
-/// Largest expiry accepted on the command line: 100 years, in seconds.
-pub const MAX_EXPIRY_SECONDS: u64 = 100 * 366 * 24 * 60 * 60;
+/// A usage limit as a user types it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uses {
+    Limited(u32),
+    Unlimited,
+}
+
+/// Which tokens a `list` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFilter {
+    All,
+    Valid,
+    Invalid,
+    Revoked,
+    Expired,
+    Used,
+    Unused,
+}
+
+impl ListFilter {
+    fn from_word(word: &str) -> Option<ListFilter> {
+        match word.to_lowercase().as_str() {
+            "valid" | "active" => Some(ListFilter::Valid),
+            "invalid" => Some(ListFilter::Invalid),
+            "revoked" => Some(ListFilter::Revoked),
+            "expired" => Some(ListFilter::Expired),
+            "used" => Some(ListFilter::Used),
+            "unused" => Some(ListFilter::Unused),
+            _ => None,
+        }
+    }
+}
+
+/// Values for `generate`; `None` fields fall back to the config's defaults,
+/// and a `None` token string lets MAS generate one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GenerateArgs {
+    pub uses: Option<Uses>,
+    pub expiry: Option<Expiry>,
+    pub token: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Help,
-    /// `list` alone lists every token; with an argument it shows one token.
-    List(Option<TokenRef>),
-    /// `None` fields fall back to the config's defaults.
-    Generate {
-        uses: Option<u32>,
-        expiry_seconds: Option<u64>,
+    Status,
+    List(ListFilter),
+    Show(TokenRef),
+    Generate(GenerateArgs),
+    /// At least one of `uses` and `expiry` is set.
+    Edit {
+        target: TokenRef,
+        uses: Option<Uses>,
+        expiry: Option<Expiry>,
     },
     Revoke(TokenRef),
     Unrevoke(TokenRef),
@@ -42,41 +85,65 @@ pub struct UsageError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subcommand {
     Help,
+    Status,
     List,
+    Show,
     Generate,
+    Edit,
     Revoke,
     Unrevoke,
 }
 
 impl Subcommand {
     /// Every subcommand, in the order `help` shows them.
-    pub const ALL: [Subcommand; 5] = [
+    pub const ALL: [Subcommand; 8] = [
         Subcommand::List,
+        Subcommand::Show,
         Subcommand::Generate,
+        Subcommand::Edit,
         Subcommand::Revoke,
         Subcommand::Unrevoke,
+        Subcommand::Status,
         Subcommand::Help,
     ];
 
     fn from_word(word: &str) -> Option<Subcommand> {
         match word.to_lowercase().as_str() {
             "help" => Some(Subcommand::Help),
-            "list" | "ls" | "info" | "show" => Some(Subcommand::List),
+            "status" => Some(Subcommand::Status),
+            "list" | "ls" => Some(Subcommand::List),
+            "show" | "info" => Some(Subcommand::Show),
             "generate" | "new" | "create" => Some(Subcommand::Generate),
+            "edit" => Some(Subcommand::Edit),
             "delete" | "revoke" => Some(Subcommand::Revoke),
             "unrevoke" | "restore" => Some(Subcommand::Unrevoke),
             _ => None,
         }
     }
 
-    /// The argument synopsis shown after `!<base_command> <name>`.
+    /// The name and argument synopsis shown after `!<base_command> `.
     pub fn synopsis(self) -> (&'static str, &'static str) {
         match self {
             Subcommand::Help => ("help", ""),
-            Subcommand::List => ("list", "[token|ULID]"),
-            Subcommand::Generate => ("generate", "[uses] [expiry-seconds]"),
+            Subcommand::Status => ("status", ""),
+            Subcommand::List => ("list", "[valid|invalid|revoked|expired|used|unused|token|ULID]"),
+            Subcommand::Show => ("show", "<token|ULID>"),
+            Subcommand::Generate => ("generate", "[uses|unlimited] [expiry] [--token STRING]"),
+            Subcommand::Edit => ("edit", "<token|ULID> [uses N|unlimited] [expires EXPIRY]"),
             Subcommand::Revoke => ("delete", "<token|ULID>"),
             Subcommand::Unrevoke => ("unrevoke", "<token|ULID>"),
+        }
+    }
+
+    /// Other names the subcommand answers to.
+    pub fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Subcommand::List => &["ls"],
+            Subcommand::Show => &["info"],
+            Subcommand::Generate => &["new", "create"],
+            Subcommand::Revoke => &["revoke"],
+            Subcommand::Unrevoke => &["restore"],
+            Subcommand::Help | Subcommand::Status | Subcommand::Edit => &[],
         }
     }
 
@@ -84,12 +151,26 @@ impl Subcommand {
     pub fn summary(self) -> &'static str {
         match self {
             Subcommand::Help => "shows this help.",
-            Subcommand::List => "lists all tokens, or shows one token in detail.",
-            Subcommand::Generate => {
-                "creates a token; omitted values come from the config's defaults."
-            }
-            Subcommand::Revoke => "revokes a token (MAS keeps revoked tokens; `unrevoke` restores them).",
+            Subcommand::Status => "checks the connection to MAS and reports what to fix.",
+            Subcommand::List => "lists tokens with counts, all or by state, or shows one token.",
+            Subcommand::Show => "shows one token in detail.",
+            Subcommand::Generate => "creates a token; omitted values come from the config's defaults.",
+            Subcommand::Edit => "changes a token's usage limit or expiry.",
+            Subcommand::Revoke => "revokes a token; MAS keeps it, and unrevoke restores it.",
             Subcommand::Unrevoke => "restores a revoked token.",
+        }
+    }
+
+    /// Arguments for the example line in `help`.
+    pub fn example(self) -> &'static str {
+        match self {
+            Subcommand::Help | Subcommand::Status => "",
+            Subcommand::List => "revoked",
+            Subcommand::Show => "01JD4ZQ7X6G8K2N3P5R7T9V1W3",
+            Subcommand::Generate => "5 7d --token welcome-2027",
+            Subcommand::Edit => "welcome-2027 uses 10 expires 2027-01-31",
+            Subcommand::Revoke => "welcome-2027",
+            Subcommand::Unrevoke => "welcome-2027",
         }
     }
 }
@@ -134,11 +215,17 @@ pub fn parse(body: &str, base_command: &str) -> Parsed {
 fn parse_subcommand(subcommand: Subcommand, rest: &str, args: &[&str]) -> Result<Command, String> {
     match subcommand {
         Subcommand::Help => Ok(Command::Help),
-        Subcommand::List if rest.is_empty() => Ok(Command::List(None)),
-        Subcommand::List => Ok(Command::List(Some(TokenRef::parse(rest)))),
+        Subcommand::Status => Ok(Command::Status),
+        Subcommand::List if rest.is_empty() => Ok(Command::List(ListFilter::All)),
+        Subcommand::List => match ListFilter::from_word(rest) {
+            Some(filter) => Ok(Command::List(filter)),
+            None => Ok(Command::Show(TokenRef::parse(rest))),
+        },
+        Subcommand::Show => token_argument(rest).map(Command::Show),
         Subcommand::Revoke => token_argument(rest).map(Command::Revoke),
         Subcommand::Unrevoke => token_argument(rest).map(Command::Unrevoke),
-        Subcommand::Generate => parse_generate(args),
+        Subcommand::Generate => parse_generate(args).map(Command::Generate),
+        Subcommand::Edit => parse_edit(args),
     }
 }
 
@@ -151,49 +238,114 @@ fn token_argument(rest: &str) -> Result<TokenRef, String> {
     Ok(TokenRef::parse(rest))
 }
 
-fn parse_generate(args: &[&str]) -> Result<Command, String> {
-    if args.len() > 2 {
-        return Err(format!(
-            "Expected at most two values (uses, expiry in seconds), got {}.",
-            args.len()
-        ));
+fn parse_generate(args: &[&str]) -> Result<GenerateArgs, String> {
+    let mut generate = GenerateArgs::default();
+    let mut positional = Vec::new();
+
+    let mut index = 0;
+    while index < args.len() {
+        let arg = args[index];
+        if let Some(value) = arg.strip_prefix("--token=") {
+            generate.token = Some(value.to_owned());
+        } else if arg == "--token" {
+            index += 1;
+            let value = args
+                .get(index)
+                .ok_or_else(|| "`--token` needs the token string after it.".to_owned())?;
+            generate.token = Some((*value).to_owned());
+        } else if arg.starts_with("--") {
+            return Err(format!("Unknown option `{arg}`; the only option is `--token`."));
+        } else {
+            positional.push(arg);
+        }
+        index += 1;
     }
 
-    let uses = match args.first() {
-        Some(text) => Some(parse_uses(text)?),
-        None => None,
-    };
-    let expiry_seconds = match args.get(1) {
-        Some(text) => Some(parse_expiry(text)?),
-        None => None,
+    let mut values = join_date_and_time(&positional).into_iter();
+    if let Some(text) = values.next() {
+        generate.uses = Some(parse_uses(&text)?);
+    }
+    if let Some(text) = values.next() {
+        generate.expiry = Some(Expiry::parse(&text)?);
+    }
+    let extra: Vec<String> = values.collect();
+    if !extra.is_empty() {
+        return Err(format!(
+            "Expected at most two values (uses, expiry), but `{}` is left over.",
+            extra.join(" ")
+        ));
+    }
+    Ok(generate)
+}
+
+fn parse_edit(args: &[&str]) -> Result<Command, String> {
+    let Some((target, changes)) = args.split_first() else {
+        return Err("Name the token by its string or its ULID, then what to change.".to_owned());
     };
 
-    Ok(Command::Generate {
+    let mut uses = None;
+    let mut expiry = None;
+    let values = join_date_and_time(changes);
+    let mut pairs = values.iter();
+    while let Some(key) = pairs.next() {
+        let value = pairs
+            .next()
+            .ok_or_else(|| format!("`{key}` needs a value after it."))?;
+        match key.to_lowercase().as_str() {
+            "uses" => uses = Some(parse_uses(value)?),
+            "expires" | "expiry" => expiry = Some(Expiry::parse(value)?),
+            _ => return Err(format!("Unknown setting `{key}`; use `uses` or `expires`.")),
+        }
+    }
+    if uses.is_none() && expiry.is_none() {
+        return Err("Say what to change: `uses N`, `uses unlimited`, `expires 7d` or `expires never`.".to_owned());
+    }
+
+    Ok(Command::Edit {
+        target: TokenRef::parse(target),
         uses,
-        expiry_seconds,
+        expiry,
     })
 }
 
-fn parse_uses(text: &str) -> Result<u32, String> {
+fn parse_uses(text: &str) -> Result<Uses, String> {
+    if text.eq_ignore_ascii_case("unlimited") {
+        return Ok(Uses::Unlimited);
+    }
     let problem = || {
-        format!("`uses` must be a whole number from 1 to {MAX_USES}, not `{text}`.")
+        format!("`uses` must be a whole number from 1 to {MAX_USES} or `unlimited`, not `{text}`.")
     };
     let number = parse_digits(text).ok_or_else(problem)?;
     if number == 0 || number > MAX_USES {
         return Err(problem());
     }
-    u32::try_from(number).map_err(|_| problem())
+    u32::try_from(number).map(Uses::Limited).map_err(|_| problem())
 }
 
-fn parse_expiry(text: &str) -> Result<u64, String> {
-    let problem = || {
-        format!("`expiry` must be a whole number of seconds greater than 0 (at most 100 years), not `{text}`.")
-    };
-    let seconds = parse_digits(text).ok_or_else(problem)?;
-    if seconds == 0 || seconds > MAX_EXPIRY_SECONDS {
-        return Err(problem());
+/// Joins a date and a following `HH:MM[:SS]` into one value, so that
+/// `2027-01-31 12:00` can be typed with a space.
+fn join_date_and_time(args: &[&str]) -> Vec<String> {
+    let mut joined: Vec<String> = Vec::with_capacity(args.len());
+    for arg in args {
+        let follows_date = joined.last().is_some_and(|previous| looks_like_date(previous));
+        if follows_date && looks_like_time(arg) {
+            if let Some(previous) = joined.last_mut() {
+                previous.push(' ');
+                previous.push_str(arg);
+            }
+        } else {
+            joined.push((*arg).to_owned());
+        }
     }
-    Ok(seconds)
+    joined
+}
+
+fn looks_like_date(text: &str) -> bool {
+    text.len() == 10 && text.as_bytes().get(4) == Some(&b'-') && text.as_bytes().get(7) == Some(&b'-')
+}
+
+fn looks_like_time(text: &str) -> bool {
+    (text.len() == 5 || text.len() == 8) && text.as_bytes().get(2) == Some(&b':')
 }
 
 /// Parses ASCII digits only: no sign, no fraction, no exponent, no spaces.
@@ -243,6 +395,13 @@ mod tests {
         }
     }
 
+    fn generate(body: &str) -> GenerateArgs {
+        match command(body) {
+            Command::Generate(args) => args,
+            other => panic!("{body:?} parsed as {other:?}"),
+        }
+    }
+
     #[test]
     fn other_messages_are_not_commands() {
         for body in ["", "hello", "!tokens list", "token list", " !other", "!tokenlist"] {
@@ -255,23 +414,43 @@ mod tests {
         assert_eq!(command("!token"), Command::Help);
         assert_eq!(command("  !TOKEN  "), Command::Help);
         assert_eq!(command("!token help"), Command::Help);
+        assert_eq!(command("!token status"), Command::Status);
     }
 
     #[test]
     fn base_command_is_configurable() {
         assert_eq!(parse("!token list", "regtoken"), Parsed::NotCommand);
-        assert!(matches!(parse("!regtoken list", "regtoken"), Parsed::Command(Command::List(None))));
+        assert_eq!(parse("!regtoken list", "regtoken"), Parsed::Command(Command::List(ListFilter::All)));
     }
 
     #[test]
-    fn list_with_and_without_token() {
-        assert_eq!(command("!token list"), Command::List(None));
-        assert_eq!(command("!token ls"), Command::List(None));
-        let Command::List(Some(token)) = command("!token list abc123def456") else {
+    fn list_filters_and_single_tokens() {
+        assert_eq!(command("!token list"), Command::List(ListFilter::All));
+        assert_eq!(command("!token ls"), Command::List(ListFilter::All));
+        let filters = [
+            ("valid", ListFilter::Valid),
+            ("active", ListFilter::Valid),
+            ("invalid", ListFilter::Invalid),
+            ("revoked", ListFilter::Revoked),
+            ("EXPIRED", ListFilter::Expired),
+            ("used", ListFilter::Used),
+            ("unused", ListFilter::Unused),
+        ];
+        for (word, filter) in filters {
+            assert_eq!(command(&format!("!token list {word}")), Command::List(filter), "{word}");
+        }
+
+        let Command::Show(token) = command("!token list abc123def456") else {
             panic!("expected a token");
         };
         assert_eq!(token.text, "abc123def456");
         assert_eq!(token.ulid, None);
+
+        // `show` always names a token, so a token called "revoked" stays reachable.
+        let Command::Show(token) = command("!token show revoked") else {
+            panic!("expected a token");
+        };
+        assert_eq!(token.text, "revoked");
     }
 
     #[test]
@@ -294,6 +473,7 @@ mod tests {
     fn delete_and_unrevoke_need_a_token() {
         assert!(usage_problem("!token delete").contains("Name the token"));
         assert!(usage_problem("!token unrevoke").contains("Name the token"));
+        assert!(usage_problem("!token show").contains("Name the token"));
     }
 
     #[test]
@@ -309,18 +489,33 @@ mod tests {
 
     #[test]
     fn generate_defaults_and_values() {
+        assert_eq!(generate("!token generate"), GenerateArgs::default());
         assert_eq!(
-            command("!token generate"),
-            Command::Generate { uses: None, expiry_seconds: None }
+            generate("!token generate 5 86400"),
+            GenerateArgs { uses: Some(Uses::Limited(5)), expiry: Some(Expiry::After(86_400)), token: None }
         );
-        assert_eq!(
-            command("!token generate 5 86400"),
-            Command::Generate { uses: Some(5), expiry_seconds: Some(86400) }
-        );
-        assert_eq!(
-            command("!token generate 4294967295"),
-            Command::Generate { uses: Some(u32::MAX), expiry_seconds: None }
-        );
+        assert_eq!(generate("!token generate 4294967295").uses, Some(Uses::Limited(u32::MAX)));
+        assert_eq!(generate("!token generate unlimited never").uses, Some(Uses::Unlimited));
+        assert_eq!(generate("!token generate unlimited never").expiry, Some(Expiry::Never));
+        assert_eq!(generate("!token generate 1 1d12h").expiry, Some(Expiry::After(129_600)));
+    }
+
+    #[test]
+    fn generate_takes_a_custom_token() {
+        let args = generate("!token generate 5 7d --token welcome-2027");
+        assert_eq!(args.token.as_deref(), Some("welcome-2027"));
+        assert_eq!(args.uses, Some(Uses::Limited(5)));
+        assert_eq!(args.expiry, Some(Expiry::After(604_800)));
+
+        assert_eq!(generate("!token generate --token=Abc").token.as_deref(), Some("Abc"));
+        assert!(usage_problem("!token generate --token").contains("--token"));
+        assert!(usage_problem("!token generate --uses 5").contains("Unknown option"));
+    }
+
+    #[test]
+    fn generate_joins_date_and_time() {
+        let args = generate("!token generate 2 2027-01-31 12:00");
+        assert!(matches!(args.expiry, Some(Expiry::At(_))), "{args:?}");
     }
 
     #[test]
@@ -333,7 +528,7 @@ mod tests {
 
     #[test]
     fn generate_rejects_bad_expiry() {
-        for expiry in ["0", "-60", "1.5", "soon", "99999999999999999999"] {
+        for expiry in ["0", "-60", "soon", "99999999999999999999"] {
             let problem = usage_problem(&format!("!token generate 1 {expiry}"));
             assert!(problem.contains("`expiry`"), "{expiry}: {problem}");
         }
@@ -345,23 +540,53 @@ mod tests {
     }
 
     #[test]
+    fn edit_takes_uses_and_expiry() {
+        let Command::Edit { target, uses, expiry } = command("!token edit welcome uses 10 expires 2027-01-31 12:00") else {
+            panic!("expected edit");
+        };
+        assert_eq!(target.text, "welcome");
+        assert_eq!(uses, Some(Uses::Limited(10)));
+        assert!(matches!(expiry, Some(Expiry::At(_))));
+
+        let Command::Edit { uses, expiry, .. } = command("!token edit welcome expires never uses unlimited") else {
+            panic!("expected edit");
+        };
+        assert_eq!(uses, Some(Uses::Unlimited));
+        assert_eq!(expiry, Some(Expiry::Never));
+    }
+
+    #[test]
+    fn edit_needs_a_change() {
+        assert!(usage_problem("!token edit").contains("Name the token"));
+        assert!(usage_problem("!token edit welcome").contains("Say what to change"));
+        assert!(usage_problem("!token edit welcome uses").contains("needs a value"));
+        assert!(usage_problem("!token edit welcome colour blue").contains("Unknown setting"));
+        assert!(usage_problem("!token edit welcome uses 0").contains("`uses`"));
+    }
+
+    #[test]
     fn unknown_subcommand_is_named() {
         assert!(usage_problem("!token frobnicate").contains("`frobnicate`"));
     }
 
     #[test]
     fn aliases_map_to_commands() {
-        assert!(matches!(command("!token new"), Command::Generate { .. }));
-        assert!(matches!(command("!token create 2"), Command::Generate { .. }));
+        assert!(matches!(command("!token new"), Command::Generate(_)));
+        assert!(matches!(command("!token create 2"), Command::Generate(_)));
         assert!(matches!(command("!token revoke x"), Command::Revoke(_)));
         assert!(matches!(command("!token restore x"), Command::Unrevoke(_)));
-        assert!(matches!(command("!token show x"), Command::List(Some(_))));
-        assert!(matches!(command("!token info x"), Command::List(Some(_))));
+        assert!(matches!(command("!token show x"), Command::Show(_)));
+        assert!(matches!(command("!token info x"), Command::Show(_)));
+        for subcommand in Subcommand::ALL {
+            for alias in subcommand.aliases() {
+                assert_eq!(Subcommand::from_word(alias), Some(subcommand), "{alias}");
+            }
+        }
     }
 
     #[test]
     fn reply_fallback_is_skipped() {
         let body = "> <@bob:example.org> what tokens exist?\n\n!token list";
-        assert_eq!(command(body), Command::List(None));
+        assert_eq!(command(body), Command::List(ListFilter::All));
     }
 }

@@ -13,6 +13,7 @@ const MAX_EXPIRY_SECONDS: u64 = 100 * 366 * 24 * 60 * 60;
 const MAX_HTTP_TIMEOUT_SECONDS: f64 = 300.0;
 
 const KNOWN_KEYS: &[&str] = &[
+    "mas_url",
     "admin_api",
     "token_url",
     "client_id",
@@ -29,8 +30,11 @@ const KNOWN_KEYS: &[&str] = &[
 /// A checked configuration. Values whose key had a problem hold defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// MAS public base URL without a trailing slash; empty when not set.
+    pub mas_url: String,
     /// MAS admin API base URL without a trailing slash, e.g. `https://mas.example.org/api/admin`.
     pub admin_api: String,
+    /// Empty when it is to be found through OpenID discovery at `mas_url`.
     pub token_url: String,
     pub client_id: String,
     pub token_scope: String,
@@ -48,6 +52,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            mas_url: String::new(),
             admin_api: String::new(),
             token_url: String::new(),
             client_id: String::new(),
@@ -93,8 +98,19 @@ pub fn check(value: &Value) -> Checked {
     };
     let config = &mut checked.config;
 
-    config.admin_api = reader.url("admin_api", "https://mas.example.org/api/admin");
-    config.token_url = reader.url("token_url", "https://mas.example.org/oauth2/token");
+    // Explicit URLs win; `mas_url` fills in the ones left empty.
+    config.mas_url = reader.optional_url("mas_url", "https://mas.example.org").unwrap_or_default();
+    let has_mas_url = !config.mas_url.is_empty();
+    config.admin_api = match reader.optional_url("admin_api", "https://mas.example.org/api/admin") {
+        Some(url) => url,
+        None if has_mas_url => format!("{}/api/admin", config.mas_url),
+        None => reader.missing("admin_api", "or set `mas_url`"),
+    };
+    config.token_url = match reader.optional_url("token_url", "https://mas.example.org/oauth2/token") {
+        Some(url) => url,
+        None if has_mas_url => String::new(),
+        None => reader.missing("token_url", "or set `mas_url`"),
+    };
     config.client_id = reader.required_string("client_id");
     reader.required_string("client_secret");
     if let Some(scope) = reader.optional_string("token_scope") {
@@ -182,11 +198,24 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn url(&mut self, key: &str, example: &str) -> String {
-        let text = self.required_string(key);
-        if text.is_empty() {
-            return text;
-        }
+    /// Records a missing or empty key; returns the empty default.
+    fn missing(&mut self, key: &str, alternative: &str) -> String {
+        let state = if self.present(key).is_some() { "empty" } else { "missing" };
+        self.problems.push(format!("`{key}` is {state}: set it in the plugin config, {alternative}."));
+        String::new()
+    }
+
+    /// An http(s) URL without a trailing slash. `None` when absent or empty;
+    /// an invalid value is recorded as a problem and gives `Some("")`.
+    fn optional_url(&mut self, key: &str, example: &str) -> Option<String> {
+        let text = match self.present(key)? {
+            Value::String(text) if text.trim().is_empty() => return None,
+            Value::String(text) => text.trim().to_owned(),
+            other => {
+                self.problems.push(format!("`{key}` must be a string, not {}.", describe(other)));
+                return Some(String::new());
+            }
+        };
 
         let valid = match text.parse::<http::Uri>() {
             Ok(uri) => {
@@ -199,10 +228,10 @@ impl<'a> Reader<'a> {
             self.problems.push(format!(
                 "`{key}` is not a valid http(s) URL without a query: {text:?}. Example: {example}"
             ));
-            return String::new();
+            return Some(String::new());
         }
 
-        text.trim_end_matches('/').to_owned()
+        Some(text.trim_end_matches('/').to_owned())
     }
 
     fn whole_number(&mut self, key: &str, value: &Value) -> Option<u64> {
@@ -219,10 +248,7 @@ impl<'a> Reader<'a> {
     /// Returns `Some(None)` for unlimited, `None` when absent or invalid.
     fn default_uses(&mut self) -> Option<Option<u32>> {
         const KEY: &str = "default_uses_allowed";
-        let map = self.map;
-        let Some(value) = map.get(KEY) else {
-            return None;
-        };
+        let value = self.map.get(KEY)?;
         if value.is_null() {
             return Some(None);
         }
@@ -242,10 +268,7 @@ impl<'a> Reader<'a> {
     /// Returns `Some(None)` for no expiry, `None` when absent or invalid.
     fn default_expiry(&mut self) -> Option<Option<u64>> {
         const KEY: &str = "default_expiry_time";
-        let map = self.map;
-        let Some(value) = map.get(KEY) else {
-            return None;
-        };
+        let value = self.map.get(KEY)?;
         if value.is_null() {
             return Some(None);
         }
@@ -397,6 +420,24 @@ mod tests {
         assert_eq!(checked.config.default_expiry_seconds, Some(3600));
         assert_eq!(checked.config.http_timeout_ms, 2500);
         assert_eq!(checked.config.room_whitelist.len(), 2);
+    }
+
+    #[test]
+    fn mas_url_fills_in_empty_urls() {
+        let mut config = valid();
+        config["mas_url"] = json!("https://auth.example.org/");
+        config["admin_api"] = json!("");
+        config.as_object_mut().map(|map| map.remove("token_url"));
+        let checked = check(&config);
+        assert_eq!(checked.problems, Vec::<String>::new());
+        assert_eq!(checked.config.admin_api, "https://auth.example.org/api/admin");
+        assert_eq!(checked.config.token_url, "");
+
+        let mut explicit = valid();
+        explicit["mas_url"] = json!("https://auth.example.org");
+        let checked = check(&explicit);
+        assert_eq!(checked.config.admin_api, "https://mas.example.org/api/admin");
+        assert_eq!(checked.config.token_url, "https://mas.example.org/oauth2/token");
     }
 
     #[test]

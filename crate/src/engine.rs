@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::auth::{authorize, Decision};
-use crate::command::{self, Command, Parsed};
+use crate::command::{self, Command, GenerateArgs, ListFilter, Parsed, Uses};
 use crate::config::{self, Checked};
-use crate::flows::{Action, Flow, Generate, ListAll, Target};
-use crate::mas::admin::NewToken;
+use crate::flows::{Action, Flow, Generate, ListAll, ListFiltered, Status, Target};
+use crate::mas::admin::{NewToken, TokenUpdate};
 use crate::protocol::{CommandId, LogLevel, LogLine, Message, Outcome, Step, UnixMillis};
 use crate::reply::{self, code, text, Doc};
 use crate::runner::{Runner, Shared, Tick};
-use crate::time::{self, Timestamp};
+use crate::time::{self, Expiry, Timestamp};
 
 /// Errors in how the host drives the core, as opposed to failed commands,
 /// which become replies.
@@ -213,27 +213,59 @@ impl Core {
         let config = &self.shared.config;
         let flow: Box<dyn Flow + Send> = match command {
             Command::Help => return Err(reply::help(&config.base_command)),
-            Command::List(None) => Box::new(ListAll::new()),
-            Command::List(Some(name)) => Box::new(Target::new(name, Action::Show)),
+            Command::Status => Box::new(Status),
+            Command::List(ListFilter::All) => Box::new(ListAll::new()),
+            Command::List(filter) => Box::new(ListFiltered::new(filter)),
+            Command::Show(name) => Box::new(Target::new(name, Action::Show)),
             Command::Revoke(name) => Box::new(Target::new(name, Action::Revoke)),
             Command::Unrevoke(name) => Box::new(Target::new(name, Action::Unrevoke)),
-            Command::Generate { uses, expiry_seconds } => {
-                let usage_limit = uses.or(config.default_uses);
-                let expiry = expiry_seconds.or(config.default_expiry_seconds);
-                let expires_at = match expiry {
-                    Some(seconds) => match time::add_seconds(now, seconds) {
-                        Some(at) => Some(time::to_rfc3339(at)),
-                        None => return Err(reply::error("That expiry is too far in the future.")),
+            Command::Edit { target, uses, expiry } => {
+                let update = TokenUpdate {
+                    usage_limit: uses.map(usage_limit),
+                    expires_at: match expiry {
+                        Some(expiry) => Some(expires_at(expiry, now)?),
+                        None => None,
                     },
-                    None => None,
                 };
-                Box::new(Generate::new(NewToken {
-                    token: None,
-                    usage_limit,
-                    expires_at,
-                }))
+                Box::new(Target::new(target, Action::Edit(update)))
             }
+            Command::Generate(args) => Box::new(Generate::new(self.new_token(args, now)?)),
         };
         Ok(flow)
+    }
+
+    /// The fields of a new token, with the config's defaults for what the
+    /// command left out.
+    fn new_token(&self, args: GenerateArgs, now: Timestamp) -> Result<NewToken, reply::Reply> {
+        let config = &self.shared.config;
+        let uses = match args.uses {
+            Some(uses) => usage_limit(uses),
+            None => config.default_uses,
+        };
+        let expiry = match (args.expiry, config.default_expiry_seconds) {
+            (Some(expiry), _) => expiry,
+            (None, Some(seconds)) => Expiry::After(seconds),
+            (None, None) => Expiry::Never,
+        };
+        Ok(NewToken {
+            token: args.token,
+            usage_limit: uses,
+            expires_at: expires_at(expiry, now)?,
+        })
+    }
+}
+
+fn usage_limit(uses: Uses) -> Option<u32> {
+    match uses {
+        Uses::Limited(limit) => Some(limit),
+        Uses::Unlimited => None,
+    }
+}
+
+/// The RFC 3339 expiry for MAS, or `None` for no expiry.
+fn expires_at(expiry: Expiry, now: Timestamp) -> Result<Option<String>, reply::Reply> {
+    match expiry.resolve(now) {
+        Ok(at) => Ok(at.map(time::to_rfc3339)),
+        Err(problem) => Err(reply::error(&problem)),
     }
 }

@@ -44,6 +44,8 @@ pub enum AuthScheme {
     Client,
     /// `Bearer` with the access token the host stored from the token endpoint.
     Bearer,
+    /// No `Authorization` header (OpenID discovery).
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,13 +1,17 @@
-//! Runs one command's flow: gets an access token when the cached one is not
-//! usable, retries once with a new token after a 401, and turns transport
-//! failures and server errors into replies before the flow sees them.
+//! Runs one command's flow: finds the token endpoint through OpenID
+//! discovery when only `mas_url` is configured, gets an access token when the
+//! cached one is not usable, retries once with a new token after a 401, and
+//! turns transport failures and server errors into replies before the flow
+//! sees them.
 
 use crate::access::AccessToken;
 use crate::config::Config;
-use crate::flows::{Context, Flow, FlowStep, LookupCache};
+use crate::flows::{Context, Failure, Flow, FlowStep, LookupCache};
 use crate::mas::admin::AdminCall;
-use crate::mas::{error, oauth};
-use crate::protocol::{FailureKind, HttpResponse, LogLevel, LogLine, Outcome, Step, TransportFailure, UnixMillis};
+use crate::mas::{discovery, error, oauth};
+use crate::protocol::{
+    FailureKind, HttpRequest, HttpResponse, LogLevel, LogLine, Outcome, Reply, Step, TransportFailure, UnixMillis,
+};
 use crate::reply;
 use crate::time::Timestamp;
 
@@ -17,14 +21,25 @@ pub struct Shared {
     pub config: Config,
     pub access: AccessToken,
     pub lookup: LookupCache,
+    /// The token endpoint found through OpenID discovery, when `token_url` is not set.
+    pub discovered_token_url: Option<String>,
 }
 
-/// The request a command is waiting on.
+impl Shared {
+    fn token_url(&self) -> Option<&str> {
+        if !self.config.token_url.is_empty() {
+            return Some(&self.config.token_url);
+        }
+        self.discovered_token_url.as_deref()
+    }
+}
+
+/// The request a command is waiting on. `then` is the admin call to send
+/// once a token is at hand; `retried` is true once it was sent again after a 401.
 #[derive(Debug)]
 enum Pending {
-    /// A token request, to be followed by `then`.
+    Discovery { then: AdminCall, retried: bool },
     Token { then: AdminCall, retried: bool },
-    /// An admin API call; `retried` is true once it was sent again after a 401.
     Admin { call: AdminCall, retried: bool },
     Nothing,
 }
@@ -55,127 +70,154 @@ impl Runner {
     }
 
     pub fn start(&mut self, tick: Tick<'_>) -> Step {
-        let Tick { shared, now_ms, now, log } = tick;
-        let mut cx = Context {
-            config: &shared.config,
-            now,
-            lookup: &mut shared.lookup,
-            log: &mut *log,
-            sender: &self.sender,
-            room_id: &self.room_id,
-        };
+        let mut cx = context(&self.sender, &self.room_id, &mut tick.shared.lookup, &tick.shared.config, tick.now, tick.log);
         let step = self.flow.begin(&mut cx);
-        self.advance(&shared.config, &shared.access, now_ms, step, log)
+        match step {
+            FlowStep::Call(call) if self.flow.needs_fresh_token() => {
+                self.request_token(tick.shared, call, false, tick.log)
+            }
+            other => self.advance(tick, other),
+        }
     }
 
     pub fn resume(&mut self, tick: Tick<'_>, outcome: Outcome) -> Step {
-        let Tick { shared, now_ms, now, log } = tick;
         let pending = std::mem::replace(&mut self.pending, Pending::Nothing);
 
         let response = match outcome {
             Outcome::Response(response) => response,
-            Outcome::Failure(failure) => return transport_failure(&pending, &failure, &shared.config, log),
+            Outcome::Failure(failure) => return self.on_transport_failure(tick, &pending, &failure),
         };
 
         match pending {
             Pending::Nothing => {
-                log.push(LogLine::new(LogLevel::Error, "received a response while no request was pending"));
-                reply_step(reply::error("Internal error: unexpected response; details are in the bot's log."), log)
+                tick.log.push(LogLine::new(LogLevel::Error, "received a response while no request was pending"));
+                reply_step(reply::error("Internal error: unexpected response; details are in the bot's log."), tick.log)
             }
-            Pending::Token { then, retried } => {
-                let config = &shared.config;
-                match oauth::read_token_response(&response, &config.token_scope) {
-                    Ok(expires_in) => {
-                        shared.access.store(now_ms, expires_in);
-                        self.send_admin(config, then, retried, log)
-                    }
-                    Err(problem) => {
-                        log.push(LogLine::new(
-                            LogLevel::Error,
-                            format!("access token request failed: {}", oauth::describe_failure(&response)),
-                        ));
-                        reply_step(reply::error(&problem.to_string()), log)
-                    }
-                }
-            }
-            Pending::Admin { call, retried } => {
-                if response.status == 401 {
-                    shared.access.forget();
-                    return self.on_unauthorized(&shared.config, call, retried, &response, log);
-                }
-                if let Some(message) = server_failure(&call, &response, log) {
-                    return reply_step(reply::error(&message), log);
-                }
-
-                let mut cx = Context {
-                    config: &shared.config,
-                    now,
-                    lookup: &mut shared.lookup,
-                    log,
-                    sender: &self.sender,
-                    room_id: &self.room_id,
-                };
-                let step = self.flow.on_response(&mut cx, &response);
-                self.advance(&shared.config, &shared.access, now_ms, step, log)
-            }
+            Pending::Discovery { then, retried } => self.on_discovery(tick, then, retried, &response),
+            Pending::Token { then, retried } => self.on_token(tick, then, retried, &response),
+            Pending::Admin { call, retried } => self.on_admin(tick, call, retried, &response),
         }
     }
 
-    fn advance(
-        &mut self,
-        config: &Config,
-        access: &AccessToken,
-        now_ms: UnixMillis,
-        step: FlowStep,
-        log: &mut Vec<LogLine>,
-    ) -> Step {
+    fn advance(&mut self, tick: Tick<'_>, step: FlowStep) -> Step {
         match step {
-            FlowStep::Done(reply) => reply_step(reply, log),
-            FlowStep::Call(call) if access.is_usable(now_ms) => self.send_admin(config, call, false, log),
-            FlowStep::Call(call) => self.send_token_request(config, call, false, log),
+            FlowStep::Done(reply) => reply_step(reply, tick.log),
+            FlowStep::Call(call) if tick.shared.access.is_usable(tick.now_ms) => {
+                self.send_admin(&tick.shared.config, call, false, tick.log)
+            }
+            FlowStep::Call(call) => self.request_token(tick.shared, call, false, tick.log),
+        }
+    }
+
+    fn send(&mut self, request: HttpRequest, pending: Pending, log: &mut Vec<LogLine>) -> Step {
+        self.pending = pending;
+        Step::Http {
+            request,
+            log: std::mem::take(log),
         }
     }
 
     fn send_admin(&mut self, config: &Config, call: AdminCall, retried: bool, log: &mut Vec<LogLine>) -> Step {
         log.push(LogLine::new(LogLevel::Debug, call.describe()));
         let request = call.to_request(&config.admin_api, config.http_timeout_ms);
-        self.pending = Pending::Admin { call, retried };
-        Step::Http {
-            request,
-            log: std::mem::take(log),
+        self.send(request, Pending::Admin { call, retried }, log)
+    }
+
+    /// Requests an access token, after discovering the token endpoint if needed.
+    fn request_token(
+        &mut self,
+        shared: &mut Shared,
+        then: AdminCall,
+        retried: bool,
+        log: &mut Vec<LogLine>,
+    ) -> Step {
+        let timeout = shared.config.http_timeout_ms;
+        let Some(token_url) = shared.token_url() else {
+            log.push(LogLine::new(LogLevel::Debug, "discovering the token endpoint"));
+            let request = discovery::discovery_request(&shared.config.mas_url, timeout);
+            return self.send(request, Pending::Discovery { then, retried }, log);
+        };
+
+        log.push(LogLine::new(LogLevel::Debug, "requesting an access token"));
+        let request = oauth::token_request(token_url, &shared.config.token_scope, timeout);
+        self.send(request, Pending::Token { then, retried }, log)
+    }
+
+    fn on_discovery(&mut self, tick: Tick<'_>, then: AdminCall, retried: bool, response: &HttpResponse) -> Step {
+        match discovery::read_token_endpoint(response) {
+            Ok(url) => {
+                tick.log.push(LogLine::new(LogLevel::Info, format!("discovered the token endpoint {url}")));
+                tick.shared.discovered_token_url = Some(url);
+                self.request_token(tick.shared, then, retried, tick.log)
+            }
+            Err(problem) => {
+                tick.log.push(LogLine::new(
+                    LogLevel::Error,
+                    format!("OpenID discovery failed: HTTP {} with {}", response.status, error::describe_body(response)),
+                ));
+                let failure = Failure::Token {
+                    reached: false,
+                    credentials: None,
+                    scope: None,
+                    message: problem.to_string(),
+                };
+                self.fail(tick, failure)
+            }
         }
     }
 
-    fn send_token_request(&mut self, config: &Config, then: AdminCall, retried: bool, log: &mut Vec<LogLine>) -> Step {
-        log.push(LogLine::new(LogLevel::Debug, "requesting an access token"));
-        let request = oauth::token_request(&config.token_url, &config.token_scope, config.http_timeout_ms);
-        self.pending = Pending::Token { then, retried };
-        Step::Http {
-            request,
-            log: std::mem::take(log),
+    fn on_token(&mut self, tick: Tick<'_>, then: AdminCall, retried: bool, response: &HttpResponse) -> Step {
+        match oauth::read_token_response(response, &tick.shared.config.token_scope) {
+            Ok(expires_in) => {
+                tick.shared.access.store(tick.now_ms, expires_in);
+                self.send_admin(&tick.shared.config, then, retried, tick.log)
+            }
+            Err(problem) => {
+                tick.log.push(LogLine::new(
+                    LogLevel::Error,
+                    format!("access token request failed: {}", oauth::describe_failure(response)),
+                ));
+                let (reached, credentials, scope) = problem.checks();
+                let failure = Failure::Token {
+                    reached,
+                    credentials,
+                    scope,
+                    message: problem.to_string(),
+                };
+                self.fail(tick, failure)
+            }
         }
+    }
+
+    fn on_admin(&mut self, tick: Tick<'_>, call: AdminCall, retried: bool, response: &HttpResponse) -> Step {
+        if response.status == 401 {
+            tick.shared.access.forget();
+            return self.on_unauthorized(tick, call, retried, response);
+        }
+        if let Some(message) = server_failure(&call, response, tick.log) {
+            return self.fail(tick, Failure::Admin { message });
+        }
+
+        let step = {
+            let mut cx = context(&self.sender, &self.room_id, &mut tick.shared.lookup, &tick.shared.config, tick.now, tick.log);
+            self.flow.on_response(&mut cx, response)
+        };
+        self.advance(tick, step)
     }
 
     /// A 401 means the access token expired or was revoked: get a new one
     /// and send the call again, once.
-    fn on_unauthorized(
-        &mut self,
-        config: &Config,
-        call: AdminCall,
-        retried: bool,
-        response: &HttpResponse,
-        log: &mut Vec<LogLine>,
-    ) -> Step {
+    fn on_unauthorized(&mut self, tick: Tick<'_>, call: AdminCall, retried: bool, response: &HttpResponse) -> Step {
         let title = error::first_title(&response.body).unwrap_or_else(|| "no reason given".to_owned());
         if !retried {
-            log.push(LogLine::new(
+            tick.log.push(LogLine::new(
                 LogLevel::Warning,
                 format!("{}: MAS answered 401 ({title}); retrying once with a new access token", call.describe()),
             ));
-            return self.send_token_request(config, call, true, log);
+            return self.request_token(tick.shared, call, true, tick.log);
         }
 
-        log.push(LogLine::new(
+        tick.log.push(LogLine::new(
             LogLevel::Error,
             format!("{}: MAS answered 401 ({title}) to a new access token", call.describe()),
         ));
@@ -184,11 +226,60 @@ impl Runner {
         } else {
             format!("MAS rejected a freshly issued access token: {title}. Check that `token_url` and `admin_api` point at the same MAS.")
         };
-        reply_step(reply::error(&message), log)
+        self.fail(tick, Failure::Admin { message })
+    }
+
+    fn on_transport_failure(&mut self, tick: Tick<'_>, pending: &Pending, failure: &TransportFailure) -> Step {
+        let target = match pending {
+            Pending::Discovery { .. } => "OpenID discovery".to_owned(),
+            Pending::Token { .. } => "the token endpoint".to_owned(),
+            Pending::Admin { call, .. } => call.describe(),
+            Pending::Nothing => "no pending request".to_owned(),
+        };
+        tick.log.push(LogLine::new(
+            LogLevel::Error,
+            format!("{target}: {:?} failure: {}", failure.kind, failure.message),
+        ));
+
+        let message = match failure.kind {
+            FailureKind::Timeout => format!(
+                "MAS error: no answer within {} seconds. Check that MAS is running and reachable from the bot.",
+                tick.shared.config.http_timeout_ms as f64 / 1000.0
+            ),
+            FailureKind::Connection => "MAS error: could not connect to MAS or read its answer. Check `admin_api` and `token_url` and that MAS is running; details are in the bot's log.".to_owned(),
+        };
+        let failure = match pending {
+            Pending::Admin { .. } => Failure::Admin { message },
+            _ => Failure::Token { reached: false, credentials: None, scope: None, message },
+        };
+        self.fail(tick, failure)
+    }
+
+    /// Ends the command with the flow's reply for `failure`, or a plain error.
+    fn fail(&mut self, tick: Tick<'_>, failure: Failure) -> Step {
+        let custom = {
+            let mut cx = context(&self.sender, &self.room_id, &mut tick.shared.lookup, &tick.shared.config, tick.now, tick.log);
+            self.flow.on_failure(&mut cx, &failure)
+        };
+        let reply = custom.unwrap_or_else(|| match &failure {
+            Failure::Token { message, .. } | Failure::Admin { message } => reply::error(message),
+        });
+        reply_step(reply, tick.log)
     }
 }
 
-fn reply_step(reply: crate::protocol::Reply, log: &mut Vec<LogLine>) -> Step {
+fn context<'a>(
+    sender: &'a str,
+    room_id: &'a str,
+    lookup: &'a mut LookupCache,
+    config: &'a Config,
+    now: Timestamp,
+    log: &'a mut Vec<LogLine>,
+) -> Context<'a> {
+    Context { config, now, lookup, log, sender, room_id }
+}
+
+fn reply_step(reply: Reply, log: &mut Vec<LogLine>) -> Step {
     Step::Reply {
         reply,
         log: std::mem::take(log),
@@ -202,10 +293,13 @@ fn server_failure(call: &AdminCall, response: &HttpResponse, log: &mut Vec<LogLi
     let message = if status >= 500 {
         format!("MAS error: HTTP {status} from the admin API. Try again later; details are in the bot's log.")
     } else if status == 429 {
+        // Retry-After may also be an HTTP date; only whole seconds are repeated.
         let wait = response
             .retry_after
             .as_deref()
-            .map(|seconds| format!(" in {} seconds", seconds.trim()))
+            .map(str::trim)
+            .filter(|value| !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()))
+            .map(|seconds| format!(" in {seconds} seconds"))
             .unwrap_or_default();
         format!("MAS is rate limiting the bot (HTTP 429). Try again{wait}.")
     } else if status == 404 && !error::is_json(response) {
@@ -219,25 +313,4 @@ fn server_failure(call: &AdminCall, response: &HttpResponse, log: &mut Vec<LogLi
         format!("{}: HTTP {status} with {}", call.describe(), error::describe_body(response)),
     ));
     Some(message)
-}
-
-fn transport_failure(pending: &Pending, failure: &TransportFailure, config: &Config, log: &mut Vec<LogLine>) -> Step {
-    let target = match pending {
-        Pending::Token { .. } => "the token endpoint".to_owned(),
-        Pending::Admin { call, .. } => call.describe(),
-        Pending::Nothing => "no pending request".to_owned(),
-    };
-    log.push(LogLine::new(
-        LogLevel::Error,
-        format!("{target}: {:?} failure: {}", failure.kind, failure.message),
-    ));
-
-    let message = match failure.kind {
-        FailureKind::Timeout => format!(
-            "MAS error: no answer within {} seconds. Check that MAS is running and reachable from the bot.",
-            config.http_timeout_ms as f64 / 1000.0
-        ),
-        FailureKind::Connection => "MAS error: could not connect to MAS or read its answer. Check `admin_api` and `token_url` and that MAS is running; details are in the bot's log.".to_owned(),
-    };
-    reply_step(reply::error(&message), log)
 }

@@ -1,6 +1,8 @@
-//! Timestamps: the host's clock reading in, RFC 3339 for MAS, readable text for people.
+//! Timestamps: the host's clock reading in, RFC 3339 for MAS, readable text
+//! for people, and the expiries users type.
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
+use chrono_humanize::{Accuracy, HumanTime, Tense};
 
 use crate::protocol::UnixMillis;
 
@@ -27,6 +29,90 @@ pub fn to_display(time: Timestamp) -> String {
     time.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// How far `time` is from `now` in words: `in 6 days`, `3 hours ago`, `now`.
+pub fn relative(time: Timestamp, now: Timestamp) -> String {
+    let delta = time.signed_duration_since(now);
+    if delta.num_seconds().abs() < 1 {
+        return "now".to_owned();
+    }
+    let tense = if delta > TimeDelta::zero() { Tense::Future } else { Tense::Past };
+    HumanTime::from(delta).to_text_en(Accuracy::Rough, tense)
+}
+
+/// Absolute and relative, e.g. `2026-12-11 20:07 UTC (in 7 days)`.
+pub fn to_display_relative(time: Timestamp, now: Timestamp) -> String {
+    format!("{} ({})", to_display(time), relative(time, now))
+}
+
+/// An expiry as a user types it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Seconds from the time the command runs.
+    After(u64),
+    At(Timestamp),
+    Never,
+}
+
+/// Largest expiry accepted: 100 years, in seconds.
+pub const MAX_EXPIRY_SECONDS: u64 = 100 * 366 * 24 * 60 * 60;
+
+impl Expiry {
+    /// Parses `never`, whole seconds (`86400`), a duration (`30m`, `12h`,
+    /// `7d`, `2w`, `1d12h`), a date (`2027-01-31`, midnight UTC), or a date
+    /// and time (`2027-01-31T12:00`, UTC unless an offset is given, as in
+    /// `2027-01-31T12:00:00+02:00`).
+    pub fn parse(text: &str) -> Result<Expiry, String> {
+        if text.eq_ignore_ascii_case("never") {
+            return Ok(Expiry::Never);
+        }
+        if let Some(time) = parse_date_time(text) {
+            return Ok(Expiry::At(time));
+        }
+
+        let seconds = if text.bytes().all(|byte| byte.is_ascii_digit()) {
+            text.parse::<u64>().ok()
+        } else if text.starts_with(|c: char| c.is_ascii_digit()) {
+            humantime::parse_duration(text).ok().map(|duration| duration.as_secs())
+        } else {
+            None
+        };
+        match seconds {
+            Some(seconds) if seconds > 0 && seconds <= MAX_EXPIRY_SECONDS => Ok(Expiry::After(seconds)),
+            _ => Err(format!(
+                "`expiry` must be seconds greater than 0, a duration such as `12h`, `7d` or `1d12h`, a date such as `2027-01-31`, or `never`; not `{text}`."
+            )),
+        }
+    }
+
+    /// The expiry time for a command run at `now`; `None` means never.
+    /// Fails when the time is out of range or not in the future.
+    pub fn resolve(self, now: Timestamp) -> Result<Option<Timestamp>, String> {
+        let at = match self {
+            Expiry::Never => return Ok(None),
+            Expiry::After(seconds) => add_seconds(now, seconds)
+                .ok_or_else(|| "That expiry is too far in the future.".to_owned())?,
+            Expiry::At(at) => at,
+        };
+        if at <= now {
+            return Err(format!("The expiry {} is in the past.", to_display(at)));
+        }
+        Ok(Some(at))
+    }
+}
+
+fn parse_date_time(text: &str) -> Option<Timestamp> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(naive.and_utc());
+        }
+    }
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +136,59 @@ mod tests {
         let now = from_millis(1_764_878_824_000).expect("in range");
         assert_eq!(add_seconds(now, u64::MAX), None);
         assert_eq!(from_millis(i64::MAX), None);
+    }
+
+    #[test]
+    fn expiry_forms() {
+        let cases = [
+            ("never", Expiry::Never),
+            ("86400", Expiry::After(86_400)),
+            ("30m", Expiry::After(1_800)),
+            ("12h", Expiry::After(43_200)),
+            ("7d", Expiry::After(604_800)),
+            ("2w", Expiry::After(1_209_600)),
+            ("1d12h", Expiry::After(129_600)),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(Expiry::parse(text), Ok(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn expiry_dates_are_utc_unless_offset() {
+        let at = |text: &str| match Expiry::parse(text) {
+            Ok(Expiry::At(time)) => to_rfc3339(time),
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(at("2027-01-31"), "2027-01-31T00:00:00Z");
+        assert_eq!(at("2027-01-31T12:30"), "2027-01-31T12:30:00Z");
+        assert_eq!(at("2027-01-31 12:30:15"), "2027-01-31T12:30:15Z");
+        assert_eq!(at("2027-01-31T12:00:00+02:00"), "2027-01-31T10:00:00Z");
+    }
+
+    #[test]
+    fn expiry_rejects_garbage() {
+        for text in ["0", "0s", "-60", "soon", "7x", "", "d7", "2027-13-01", "99999999999999999999"] {
+            assert!(Expiry::parse(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn expiry_in_the_past_is_rejected() {
+        let now = from_millis(1_796_414_400_000).expect("in range");
+        assert!(Expiry::parse("2020-01-01").expect("date").resolve(now).is_err());
+        assert_eq!(Expiry::Never.resolve(now), Ok(None));
+        let later = Expiry::After(60).resolve(now).expect("future").expect("some");
+        assert_eq!(to_rfc3339(later), "2026-12-04T20:01:00Z");
+    }
+
+    #[test]
+    fn relative_times_in_words() {
+        let now = from_millis(1_796_414_400_000).expect("in range");
+        let later = add_seconds(now, 6 * 86_400).expect("in range");
+        assert_eq!(relative(later, now), "in 6 days");
+        assert_eq!(relative(now, later), "6 days ago");
+        assert_eq!(relative(now, now), "now");
     }
 
     #[test]

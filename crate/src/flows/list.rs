@@ -1,9 +1,12 @@
-//! Plain `list`: the valid tokens from the oldest and the invalid tokens
-//! from the newest, with MAS's counts. Two requests, whatever the number of
-//! tokens, because the reply can only show what fits in one event anyway.
+//! `list` without a token: every token with a summary, or the tokens in one state.
+//!
+//! The cost does not grow with the number of tokens: MAS counts, and each
+//! group is one bounded page, because the reply can only show what fits in
+//! one event anyway.
 
+use crate::command::ListFilter;
 use crate::flows::{unexpected_response, unreadable_response, Context, Flow, FlowStep};
-use crate::mas::admin::{AdminCall, Filter, ListQuery, PageSpec};
+use crate::mas::admin::{AdminCall, Count, Filter, ListQuery, PageSpec};
 use crate::mas::model::{self, Page};
 use crate::protocol::HttpResponse;
 use crate::reply::{list::Group, token_list};
@@ -11,29 +14,154 @@ use crate::reply::{list::Group, token_list};
 /// Tokens fetched per group: more than one event can show.
 pub const LIST_PAGE_SIZE: u32 = 500;
 
+/// The requests of a plain `list`, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The oldest valid tokens, with their count.
+    Valid,
+    /// The newest invalid tokens, with their count.
+    Invalid,
+    /// The number of revoked tokens.
+    Revoked,
+    /// The number of expired tokens that are not revoked.
+    Expired,
+}
+
+/// Plain `list`: a summary line (active, revoked, expired, used up), the
+/// valid tokens from the oldest, and the invalid tokens from the newest.
 pub struct ListAll {
+    stage: Stage,
     valid: Option<Page>,
+    invalid: Option<Page>,
+    revoked: u64,
 }
 
 impl ListAll {
     pub fn new() -> ListAll {
-        ListAll { valid: None }
+        ListAll { stage: Stage::Valid, valid: None, invalid: None, revoked: 0 }
     }
 
     fn call(&self) -> AdminCall {
-        let (valid, page) = match self.valid {
-            None => (true, PageSpec::First { size: LIST_PAGE_SIZE, after: None }),
-            Some(_) => (false, PageSpec::Last { size: LIST_PAGE_SIZE }),
+        let query = match self.stage {
+            Stage::Valid => ListQuery {
+                filters: vec![Filter::Valid(true)],
+                count: Count::Include,
+                page: PageSpec::First { size: LIST_PAGE_SIZE, after: None },
+            },
+            Stage::Invalid => ListQuery {
+                filters: vec![Filter::Valid(false)],
+                count: Count::Include,
+                page: PageSpec::Last { size: LIST_PAGE_SIZE },
+            },
+            Stage::Revoked => ListQuery::count_only(vec![Filter::Revoked(true)]),
+            Stage::Expired => ListQuery::count_only(vec![Filter::Expired(true), Filter::Revoked(false)]),
         };
+        AdminCall::List(query)
+    }
+
+    fn next(&mut self, stage: Stage) -> FlowStep {
+        self.stage = stage;
+        FlowStep::Call(self.call())
+    }
+
+    fn finish(&mut self, cx: &mut Context<'_>, expired: u64) -> FlowStep {
+        let valid = self.valid.take().unwrap_or_default();
+        let mut invalid = self.invalid.take().unwrap_or_default();
+        // `page[last]` returns the newest tokens in ascending order; show them newest first.
+        invalid.tokens.reverse();
+
+        let valid_total = total(&valid);
+        let invalid_total = total(&invalid);
+        let used_up = invalid_total.saturating_sub(self.revoked).saturating_sub(expired);
+        let summary = format!(
+            "{valid_total} active, {} revoked, {expired} expired, {used_up} used up",
+            self.revoked
+        );
+        let groups = [
+            Group { title: "Valid".to_owned(), total: valid_total, tokens: &valid.tokens },
+            Group { title: "Invalid, newest first".to_owned(), total: invalid_total, tokens: &invalid.tokens },
+        ];
+        FlowStep::Done(token_list(&summary, &groups, &cx.config.base_command, cx.now))
+    }
+}
+
+fn total(page: &Page) -> u64 {
+    page.count.unwrap_or(page.tokens.len() as u64)
+}
+
+impl Flow for ListAll {
+    fn begin(&mut self, _cx: &mut Context<'_>) -> FlowStep {
+        FlowStep::Call(self.call())
+    }
+
+    fn on_response(&mut self, cx: &mut Context<'_>, response: &HttpResponse) -> FlowStep {
+        let call = self.call().describe();
+        if response.status != 200 {
+            return unexpected_response(cx, &call, response);
+        }
+        let page = match model::parse_page(&response.body) {
+            Ok(page) => page,
+            Err(problem) => return unreadable_response(cx, &call, problem),
+        };
+        for token in &page.tokens {
+            cx.lookup.remember(&token.token, token.id);
+        }
+
+        match self.stage {
+            Stage::Valid => {
+                self.valid = Some(page);
+                self.next(Stage::Invalid)
+            }
+            Stage::Invalid => {
+                let any_invalid = total(&page) > 0;
+                self.invalid = Some(page);
+                if any_invalid {
+                    self.next(Stage::Revoked)
+                } else {
+                    self.finish(cx, 0)
+                }
+            }
+            Stage::Revoked => {
+                self.revoked = page.count.unwrap_or(0);
+                self.next(Stage::Expired)
+            }
+            Stage::Expired => self.finish(cx, page.count.unwrap_or(0)),
+        }
+    }
+}
+
+/// `list valid|invalid|revoked|expired|used|unused`: the newest matching
+/// tokens with their count, in one request.
+pub struct ListFiltered {
+    filter: ListFilter,
+}
+
+impl ListFiltered {
+    pub fn new(filter: ListFilter) -> ListFiltered {
+        ListFiltered { filter }
+    }
+
+    fn parts(&self) -> (Vec<Filter>, &'static str) {
+        match self.filter {
+            ListFilter::All | ListFilter::Valid => (vec![Filter::Valid(true)], "Valid"),
+            ListFilter::Invalid => (vec![Filter::Valid(false)], "Invalid"),
+            ListFilter::Revoked => (vec![Filter::Revoked(true)], "Revoked"),
+            ListFilter::Expired => (vec![Filter::Expired(true)], "Expired"),
+            ListFilter::Used => (vec![Filter::Used(true)], "Used"),
+            ListFilter::Unused => (vec![Filter::Used(false)], "Unused"),
+        }
+    }
+
+    fn call(&self) -> AdminCall {
         AdminCall::List(ListQuery {
-            filter: Some(Filter::Valid(valid)),
-            count: true,
-            page,
+            filters: self.parts().0,
+            count: Count::Include,
+            page: PageSpec::Last { size: LIST_PAGE_SIZE },
         })
     }
 }
 
-impl Flow for ListAll {
+impl Flow for ListFiltered {
     fn begin(&mut self, _cx: &mut Context<'_>) -> FlowStep {
         FlowStep::Call(self.call())
     }
@@ -50,26 +178,12 @@ impl Flow for ListAll {
         for token in &page.tokens {
             cx.lookup.remember(&token.token, token.id);
         }
-
-        let Some(valid) = self.valid.take() else {
-            self.valid = Some(page);
-            return FlowStep::Call(self.call());
-        };
-
-        // `page[last]` returns the newest tokens in ascending order; show them newest first.
         page.tokens.reverse();
-        let groups = [
-            Group {
-                title: "Valid",
-                total: valid.count.unwrap_or(valid.tokens.len() as u64),
-                tokens: &valid.tokens,
-            },
-            Group {
-                title: "Invalid",
-                total: page.count.unwrap_or(page.tokens.len() as u64),
-                tokens: &page.tokens,
-            },
-        ];
-        FlowStep::Done(token_list(&groups, &cx.config.base_command, cx.now))
+
+        let name = self.parts().1;
+        let count = total(&page);
+        let summary = format!("{count} {}", name.to_lowercase());
+        let groups = [Group { title: format!("{name}, newest first"), total: count, tokens: &page.tokens }];
+        FlowStep::Done(token_list(&summary, &groups, &cx.config.base_command, cx.now))
     }
 }

@@ -5,11 +5,13 @@
 mod generate;
 mod list;
 mod lookup;
+mod status;
 mod target;
 
 pub use generate::Generate;
-pub use list::ListAll;
+pub use list::{ListAll, ListFiltered};
 pub use lookup::LookupCache;
+pub use status::Status;
 pub use target::{Action, Target};
 
 use crate::config::Config;
@@ -49,12 +51,40 @@ pub enum FlowStep {
     Done(Reply),
 }
 
+/// A failure the runner met before the flow saw a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Getting an access token failed. `reached` is false when the token
+    /// endpoint could not be reached or answered like something else;
+    /// `credentials` and `scope` are `Some(false)` for the step that failed
+    /// and `None` for steps that could not be checked.
+    Token {
+        reached: bool,
+        credentials: Option<bool>,
+        scope: Option<bool>,
+        message: String,
+    },
+    /// The admin API call failed (transport, 5xx, 429, not found, or a
+    /// second 401).
+    Admin { message: String },
+}
+
 pub trait Flow {
     fn begin(&mut self, cx: &mut Context<'_>) -> FlowStep;
 
     /// Handles the response to the last call. The runner has already dealt
     /// with 401, 429, 5xx and non-JSON 404 responses.
     fn on_response(&mut self, cx: &mut Context<'_>, response: &HttpResponse) -> FlowStep;
+
+    /// Whether to request a new access token even while a cached one is usable.
+    fn needs_fresh_token(&self) -> bool {
+        false
+    }
+
+    /// Replaces the runner's error reply for `failure`; `None` keeps it.
+    fn on_failure(&mut self, _cx: &mut Context<'_>, _failure: &Failure) -> Option<Reply> {
+        None
+    }
 }
 
 /// The reply for a response a flow did not expect, with the details logged.

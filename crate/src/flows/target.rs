@@ -1,4 +1,4 @@
-//! Commands on one named token: show it, revoke it or unrevoke it.
+//! Commands on one named token: show, edit, revoke or unrevoke it.
 //!
 //! A name that parses as a ULID is tried as an ID first. A name MAS does not
 //! know as an ID, and any other name, is looked up by token string: first in
@@ -11,11 +11,12 @@ use ulid::Ulid;
 
 use crate::flows::{unexpected_response, unreadable_response, Context, Flow, FlowStep};
 use crate::ident::TokenRef;
-use crate::mas::admin::{AdminCall, ListQuery, PageSpec};
+use crate::mas::admin::{AdminCall, Count, ListQuery, PageSpec, TokenUpdate};
 use crate::mas::error;
 use crate::mas::model::{self, RegistrationToken};
 use crate::protocol::{HttpResponse, LogLevel};
 use crate::reply::{self, code, strong, text, token_details, Doc, Status};
+use crate::reply::token::{expiry, uses};
 
 /// Tokens per page while searching by string. MAS has no maximum page size;
 /// larger pages mean fewer round trips but more memory per response.
@@ -25,20 +26,36 @@ pub const SEARCH_PAGE_SIZE: u32 = 1000;
 /// command alive forever (ten million tokens at the page size above).
 const MAX_SEARCH_PAGES: u32 = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Show,
+    /// Changes the usage limit or expiry; refused for revoked tokens.
+    Edit(TokenUpdate),
     Revoke,
     Unrevoke,
 }
 
 impl Action {
-    fn call(self, id: Ulid) -> AdminCall {
+    /// The first call on an ID: revoke and unrevoke act at once, while show
+    /// and edit read the token first.
+    fn lookup_call(&self, id: Ulid) -> AdminCall {
         match self {
-            Action::Show => AdminCall::Get(id),
+            Action::Show | Action::Edit(_) => AdminCall::Get(id),
             Action::Revoke => AdminCall::Revoke(id),
             Action::Unrevoke => AdminCall::Unrevoke(id),
         }
+    }
+
+    /// The call that makes the change, once the token is known.
+    fn change_call(&self, id: Ulid) -> AdminCall {
+        match self {
+            Action::Edit(update) => AdminCall::Update(id, update.clone()),
+            other => other.lookup_call(id),
+        }
+    }
+
+    fn reads_first(&self) -> bool {
+        matches!(self, Action::Show | Action::Edit(_))
     }
 }
 
@@ -56,6 +73,8 @@ pub struct Target {
     name: TokenRef,
     action: Action,
     phase: Phase,
+    /// The token as it was before an edit, for the reply and the audit line.
+    before: Option<RegistrationToken>,
 }
 
 impl Target {
@@ -64,17 +83,42 @@ impl Target {
             name,
             action,
             phase: Phase::Searching { after: None, pages: 0 },
+            before: None,
         }
     }
 
     fn current_call(&self) -> AdminCall {
         match self.phase {
-            Phase::ById { id, .. } | Phase::Found { id } => self.action.call(id),
+            Phase::ById { id, .. } => self.action.lookup_call(id),
+            Phase::Found { id } => self.action.change_call(id),
             Phase::Searching { after, .. } => AdminCall::List(ListQuery {
-                filter: None,
-                count: false,
+                filters: Vec::new(),
+                count: Count::Skip,
                 page: PageSpec::First { size: SEARCH_PAGE_SIZE, after },
             }),
+        }
+    }
+
+    /// Continues once the token is known from a read or a search.
+    fn on_token_known(&mut self, cx: &mut Context<'_>, token: RegistrationToken) -> FlowStep {
+        cx.lookup.remember(&token.token, token.id);
+        match self.action {
+            Action::Show => FlowStep::Done(self.success(cx, &token)),
+            Action::Edit(_) if token.revoked_at.is_some() => {
+                let reply = Doc::new()
+                    .paragraph(vec![
+                        text("Token "),
+                        code(self.name.text.clone()),
+                        text(" is revoked, so it was not edited. Unrevoke it first if it should be usable again."),
+                    ])
+                    .render(true);
+                FlowStep::Done(reply)
+            }
+            _ => {
+                let id = token.id;
+                self.before = Some(token);
+                self.step(Phase::Found { id })
+            }
         }
     }
 
@@ -114,7 +158,18 @@ impl Target {
             );
             return self.search();
         }
-        self.on_action_response(cx, response)
+        if !self.action.reads_first() {
+            return self.on_action_response(cx, response);
+        }
+
+        let call = self.current_call().describe();
+        match response.status {
+            200 => match model::parse_single(&response.body) {
+                Ok(token) => self.on_token_known(cx, token),
+                Err(problem) => unreadable_response(cx, &call, problem),
+            },
+            _ => unexpected_response(cx, &call, response),
+        }
     }
 
     fn on_search_response(
@@ -141,10 +196,7 @@ impl Target {
         }
 
         if let Some(token) = found {
-            return match self.action {
-                Action::Show => FlowStep::Done(self.success(cx, &token)),
-                Action::Revoke | Action::Unrevoke => self.step(Phase::Found { id: token.id }),
-            };
+            return self.on_token_known(cx, token);
         }
 
         let Some(last) = page.tokens.last().map(|token| token.id) else {
@@ -207,8 +259,13 @@ impl Target {
     fn success(&self, cx: &mut Context<'_>, token: &RegistrationToken) -> reply::Reply {
         cx.lookup.remember(&token.token, token.id);
 
-        let heading = match self.action {
+        let heading = match &self.action {
             Action::Show => vec![strong("Registration token")],
+            Action::Edit(_) => {
+                let changes = self.describe_changes(token, cx.now);
+                cx.audit(format_args!("edited token {}: {changes}", token.id));
+                vec![strong("Updated"), text(format!(" the registration token: {changes}."))]
+            }
             Action::Revoke => {
                 cx.audit(format_args!("revoked token {}", token.id));
                 vec![strong("Revoked"), text(" the registration token. Its latest state in MAS:")]
@@ -230,6 +287,28 @@ impl Target {
             .paragraph(heading)
             .list(token_details(token, cx.now))
             .render(false)
+    }
+}
+
+impl Target {
+    /// `uses 0 / 5 → 0 / 10, expires never → 2027-01-31 00:00 UTC`, from the
+    /// token before and after the edit.
+    fn describe_changes(&self, after: &RegistrationToken, now: crate::time::Timestamp) -> String {
+        let Some(before) = &self.before else {
+            return "changed".to_owned();
+        };
+        let mut changes = Vec::new();
+        if before.usage_limit != after.usage_limit {
+            changes.push(format!("uses {} → {}", uses(before), uses(after)));
+        }
+        if before.expires_at != after.expires_at {
+            changes.push(format!("expires {} → {}", expiry(before, now), expiry(after, now)));
+        }
+        if changes.is_empty() {
+            "nothing changed".to_owned()
+        } else {
+            changes.join(", ")
+        }
     }
 }
 

@@ -14,17 +14,36 @@ use crate::protocol::{AuthScheme, HttpRequest, Method};
 const COLLECTION: &str = "/v1/user-registration-tokens";
 
 /// A filter of `listUserRegistrationTokens`, sent as `filter[<name>]=true|false`.
+/// Several filters combine with AND.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Filter {
     Valid(bool),
+    Revoked(bool),
+    Expired(bool),
+    /// Whether the token was used at least once.
+    Used(bool),
 }
 
 impl Filter {
     fn pair(self) -> (&'static str, bool) {
         match self {
             Filter::Valid(value) => ("filter[valid]", value),
+            Filter::Revoked(value) => ("filter[revoked]", value),
+            Filter::Expired(value) => ("filter[expired]", value),
+            Filter::Used(value) => ("filter[used]", value),
         }
     }
+}
+
+/// Whether MAS counts the matches (`meta.count`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// The default: a page and the count.
+    Include,
+    /// `count=false`: a page without counting, which is cheaper for MAS.
+    Skip,
+    /// `count=only`: the count without a page.
+    Only,
 }
 
 /// Which end of the list a page starts from.
@@ -38,10 +57,21 @@ pub enum PageSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
-    pub filter: Option<Filter>,
-    /// `false` sends `count=false`, so MAS skips counting the matches.
-    pub count: bool,
+    pub filters: Vec<Filter>,
+    pub count: Count,
+    /// Ignored with [`Count::Only`].
     pub page: PageSpec,
+}
+
+impl ListQuery {
+    /// A query for the number of tokens that match `filters`.
+    pub fn count_only(filters: Vec<Filter>) -> ListQuery {
+        ListQuery {
+            filters,
+            count: Count::Only,
+            page: PageSpec::First { size: 1, after: None },
+        }
+    }
 }
 
 /// Fields of `addUserRegistrationToken`; `None` fields are left out, which
@@ -57,6 +87,17 @@ pub struct NewToken {
     pub expires_at: Option<String>,
 }
 
+/// Fields of `updateUserRegistrationToken`. An outer `None` leaves the field
+/// unchanged; `Some(None)` sends null, which clears it (unlimited uses, no expiry).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TokenUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_limit: Option<Option<u32>>,
+    /// RFC 3339 in UTC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Option<String>>,
+}
+
 /// One admin API operation on registration tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminCall {
@@ -66,6 +107,8 @@ pub enum AdminCall {
     Get(Ulid),
     /// `POST /v1/user-registration-tokens` (addUserRegistrationToken).
     Add(NewToken),
+    /// `PUT /v1/user-registration-tokens/{id}` (updateUserRegistrationToken).
+    Update(Ulid, TokenUpdate),
     /// `POST /v1/user-registration-tokens/{id}/revoke` (revokeUserRegistrationToken).
     Revoke(Ulid),
     /// `POST /v1/user-registration-tokens/{id}/unrevoke` (unrevokeUserRegistrationToken).
@@ -77,6 +120,7 @@ impl AdminCall {
         match self {
             AdminCall::List(_) | AdminCall::Get(_) => Method::Get,
             AdminCall::Add(_) | AdminCall::Revoke(_) | AdminCall::Unrevoke(_) => Method::Post,
+            AdminCall::Update(..) => Method::Put,
         }
     }
 
@@ -84,7 +128,7 @@ impl AdminCall {
     pub fn path_and_query(&self) -> String {
         match self {
             AdminCall::List(query) => format!("{COLLECTION}?{}", encode_query(query)),
-            AdminCall::Get(id) => format!("{COLLECTION}/{id}"),
+            AdminCall::Get(id) | AdminCall::Update(id, _) => format!("{COLLECTION}/{id}"),
             AdminCall::Add(_) => COLLECTION.to_owned(),
             AdminCall::Revoke(id) => format!("{COLLECTION}/{id}/revoke"),
             AdminCall::Unrevoke(id) => format!("{COLLECTION}/{id}/unrevoke"),
@@ -101,14 +145,15 @@ impl AdminCall {
         let mut headers = BTreeMap::new();
         headers.insert("accept".to_owned(), "application/json".to_owned());
 
+        // Serializing structs of strings and integers cannot fail.
         let body = match self {
-            AdminCall::Add(fields) => {
-                headers.insert("content-type".to_owned(), "application/json".to_owned());
-                // Serializing a struct of strings and integers cannot fail.
-                Some(serde_json::to_string(fields).unwrap_or_else(|_| "{}".to_owned()))
-            }
+            AdminCall::Add(fields) => serde_json::to_string(fields).ok(),
+            AdminCall::Update(_, fields) => serde_json::to_string(fields).ok(),
             _ => None,
         };
+        if body.is_some() {
+            headers.insert("content-type".to_owned(), "application/json".to_owned());
+        }
 
         HttpRequest {
             method: self.method(),
@@ -124,12 +169,19 @@ impl AdminCall {
 fn encode_query(query: &ListQuery) -> String {
     let mut serializer = form_urlencoded::Serializer::new(String::new());
 
-    if let Some(filter) = query.filter {
+    for filter in &query.filters {
         let (name, value) = filter.pair();
         serializer.append_pair(name, if value { "true" } else { "false" });
     }
-    if !query.count {
-        serializer.append_pair("count", "false");
+    match query.count {
+        Count::Include => {}
+        Count::Skip => {
+            serializer.append_pair("count", "false");
+        }
+        Count::Only => {
+            serializer.append_pair("count", "only");
+            return serializer.finish();
+        }
     }
     match query.page {
         PageSpec::First { size, after } => {
@@ -173,14 +225,34 @@ mod tests {
     #[test]
     fn list_query_is_percent_encoded() {
         let call = AdminCall::List(ListQuery {
-            filter: Some(Filter::Valid(false)),
-            count: false,
+            filters: vec![Filter::Valid(false)],
+            count: Count::Skip,
             page: PageSpec::First { size: 100, after: Some(id()) },
         });
         assert_eq!(
             call.path_and_query(),
             format!("/v1/user-registration-tokens?filter%5Bvalid%5D=false&count=false&page%5Bafter%5D={ID}&page%5Bfirst%5D=100")
         );
+    }
+
+    #[test]
+    fn count_only_has_no_page() {
+        let call = AdminCall::List(ListQuery::count_only(vec![Filter::Revoked(true), Filter::Expired(false)]));
+        assert_eq!(
+            call.path_and_query(),
+            "/v1/user-registration-tokens?filter%5Brevoked%5D=true&filter%5Bexpired%5D=false&count=only"
+        );
+    }
+
+    #[test]
+    fn update_sends_null_to_clear() {
+        let update = TokenUpdate { usage_limit: Some(None), expires_at: Some(Some("2027-01-31T00:00:00Z".to_owned())) };
+        let request = AdminCall::Update(id(), update).to_request("https://mas/api/admin", 1000);
+        assert_eq!(request.method, Method::Put);
+        assert_eq!(request.body.as_deref(), Some(r#"{"usage_limit":null,"expires_at":"2027-01-31T00:00:00Z"}"#));
+
+        let unchanged = AdminCall::Update(id(), TokenUpdate { usage_limit: Some(Some(3)), expires_at: None });
+        assert_eq!(unchanged.to_request("https://mas/api/admin", 1000).body.as_deref(), Some(r#"{"usage_limit":3}"#));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! operations and the OAuth2 token endpoint.
 
 pub mod admin;
+pub mod discovery;
 pub mod error;
 pub mod model;
 pub mod oauth;

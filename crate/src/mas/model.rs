@@ -25,7 +25,7 @@ pub struct RegistrationToken {
 }
 
 /// One page of `listUserRegistrationTokens`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Page {
     pub tokens: Vec<RegistrationToken>,
     /// `meta.count`: the number of tokens that match, when MAS sent it.

@@ -54,6 +54,20 @@ pub enum TokenError {
     NoAccessToken,
 }
 
+impl TokenError {
+    /// Which checks of `status` this error decides: whether the endpoint
+    /// answered as a token endpoint, whether the credentials were accepted,
+    /// and whether the scope was granted (`None`: not reached).
+    pub fn checks(&self) -> (bool, Option<bool>, Option<bool>) {
+        match self {
+            TokenError::InvalidClient => (true, Some(false), None),
+            TokenError::InvalidScope { .. } => (true, Some(true), Some(false)),
+            TokenError::Rejected { .. } => (true, None, None),
+            TokenError::NotFound | TokenError::Status { .. } | TokenError::NoAccessToken => (false, None, None),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct OAuthError {
     error: String,

@@ -14,10 +14,21 @@ fn usage_line(base_command: &str, subcommand: Subcommand) -> String {
 }
 
 fn subcommand_item(base_command: &str, subcommand: Subcommand) -> Vec<Inline> {
-    vec![
+    let mut item = vec![
         code(usage_line(base_command, subcommand)),
         text(format!(": {}", subcommand.summary())),
-    ]
+    ];
+    let (name, _) = subcommand.synopsis();
+    let example = subcommand.example();
+    if !example.is_empty() {
+        item.push(text(" Example: "));
+        item.push(code(format!("!{base_command} {name} {example}")));
+    }
+    let aliases = subcommand.aliases();
+    if !aliases.is_empty() {
+        item.push(text(format!(" Also: {}.", aliases.join(", "))));
+    }
+    item
 }
 
 /// Lists every subcommand with its arguments.
@@ -30,9 +41,23 @@ pub fn help(base_command: &str) -> Reply {
         .paragraph(vec![strong("Manage MAS user registration tokens")])
         .list(items)
         .paragraph(vec![
-            text("Example: "),
-            code(format!("!{base_command} generate 5 604800")),
-            text(" creates a token for 5 registrations that expires in 7 days."),
+            text("Uses are a whole number or "),
+            code("unlimited"),
+            text(". An expiry is seconds, a duration ("),
+            code("30m"),
+            text(", "),
+            code("12h"),
+            text(", "),
+            code("7d"),
+            text(", "),
+            code("1d12h"),
+            text("), a date or date-time in UTC ("),
+            code("2027-01-31"),
+            text(", "),
+            code("2027-01-31T12:00"),
+            text("), or "),
+            code("never"),
+            text("."),
         ])
         .render(false)
 }
@@ -61,7 +86,7 @@ mod tests {
     #[test]
     fn help_names_every_subcommand_with_the_base_command() {
         let reply = help("regtoken");
-        for name in ["list", "generate", "delete", "unrevoke", "help"] {
+        for name in ["list", "show", "generate", "edit", "delete", "unrevoke", "status", "help"] {
             assert!(reply.body.contains(&format!("!regtoken {name}")), "{name}");
         }
         assert!(!reply.error);
@@ -75,6 +100,6 @@ mod tests {
         };
         let reply = usage("token", &error);
         assert!(reply.error);
-        assert!(reply.body.contains("Usage: `!token generate [uses] [expiry-seconds]`"));
+        assert!(reply.body.contains("Usage: `!token generate [uses|unlimited] [expiry] [--token STRING]`"));
     }
 }

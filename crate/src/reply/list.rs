@@ -1,4 +1,4 @@
-//! The reply to a plain `list`: counts, then as many entries as fit in one event.
+//! The reply to `list`: a summary, then as many entries as fit in one event.
 
 use crate::mas::model::RegistrationToken;
 use crate::reply::token::token_entry;
@@ -8,7 +8,7 @@ use crate::time::Timestamp;
 
 /// One group of the list: MAS's total for it and the tokens fetched.
 pub struct Group<'a> {
-    pub title: &'a str,
+    pub title: String,
     /// The number of tokens in the group, from MAS's `meta.count`.
     pub total: u64,
     pub tokens: &'a [RegistrationToken],
@@ -20,27 +20,19 @@ const FOOTER_RESERVE: usize = 600;
 /// Renders the groups in order, adding entries while the reply stays under
 /// [`MAX_REPLY_BYTES`], and says how many entries were left out and how to
 /// see a single token.
-pub fn token_list(groups: &[Group<'_>], base_command: &str, now: Timestamp) -> Reply {
+pub fn token_list(summary: &str, groups: &[Group<'_>], base_command: &str, now: Timestamp) -> Reply {
+    let mut doc = Doc::new();
+    doc.paragraph(vec![strong("Registration tokens"), text(format!(": {summary}"))]);
+
     let total: u64 = groups.iter().map(|group| group.total).sum();
     if total == 0 {
-        return Doc::new()
-            .paragraph(vec![
-                text("There are no registration tokens. Create one with "),
-                crate::reply::code(format!("!{base_command} generate")),
-                text("."),
-            ])
-            .render(false);
+        doc.paragraph(vec![
+            text("None to show. Create a token with "),
+            crate::reply::code(format!("!{base_command} generate")),
+            text("."),
+        ]);
+        return doc.render(false);
     }
-
-    let summary: Vec<String> = groups
-        .iter()
-        .map(|group| format!("{} {}", group.total, group.title.to_lowercase()))
-        .collect();
-    let mut doc = Doc::new();
-    doc.paragraph(vec![
-        strong("Registration tokens"),
-        text(format!(": {}", summary.join(", "))),
-    ]);
 
     let mut used = encoded_size(&doc.render(false)) + FOOTER_RESERVE;
     let mut shown: u64 = 0;
@@ -110,14 +102,14 @@ mod tests {
     fn small_lists_show_every_token() {
         let valid = tokens(25, true);
         let groups = [
-            Group { title: "Valid", total: 25, tokens: &valid },
-            Group { title: "Invalid", total: 0, tokens: &[] },
+            Group { title: "Valid".to_owned(), total: 25, tokens: &valid },
+            Group { title: "Invalid".to_owned(), total: 0, tokens: &[] },
         ];
-        let reply = token_list(&groups, "token", now());
+        let reply = token_list("25 active", &groups, "token", now());
         for token in &valid {
             assert!(reply.body.contains(&token.token), "{} missing", token.token);
         }
-        assert!(reply.body.starts_with("Registration tokens: 25 valid, 0 invalid"));
+        assert!(reply.body.starts_with("Registration tokens: 25 active"));
         assert!(!reply.body.contains("more not shown"));
     }
 
@@ -126,19 +118,19 @@ mod tests {
         let valid = tokens(2000, true);
         let invalid = tokens(2000, false);
         let groups = [
-            Group { title: "Valid", total: 6000, tokens: &valid },
-            Group { title: "Invalid", total: 4000, tokens: &invalid },
+            Group { title: "Valid".to_owned(), total: 6000, tokens: &valid },
+            Group { title: "Invalid".to_owned(), total: 4000, tokens: &invalid },
         ];
-        let reply = token_list(&groups, "token", now());
+        let reply = token_list("6000 active, 4000 used up", &groups, "token", now());
         assert!(encoded_size(&reply) <= MAX_REPLY_BYTES, "{}", encoded_size(&reply));
         assert!(reply.body.contains("more not shown"));
-        assert!(reply.body.starts_with("Registration tokens: 6000 valid, 4000 invalid"));
+        assert!(reply.body.starts_with("Registration tokens: 6000 active, 4000 used up"));
     }
 
     #[test]
     fn empty_list_says_how_to_create() {
-        let groups = [Group { title: "Valid", total: 0, tokens: &[] }];
-        let reply = token_list(&groups, "regtoken", now());
+        let groups = [Group { title: "Valid".to_owned(), total: 0, tokens: &[] }];
+        let reply = token_list("0 active", &groups, "regtoken", now());
         assert!(reply.body.contains("!regtoken generate"));
     }
 }

@@ -5,7 +5,7 @@
 
 mod help;
 pub mod list;
-mod token;
+pub mod token;
 
 pub use help::{help, usage};
 pub use list::token_list;

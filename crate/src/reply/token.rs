@@ -2,7 +2,7 @@
 
 use crate::mas::model::RegistrationToken;
 use crate::reply::{code, text, Inline};
-use crate::time::{to_display, Timestamp};
+use crate::time::{to_display, to_display_relative, Timestamp};
 
 /// Why a token can or cannot be used, in the order the reasons are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +65,13 @@ pub fn uses(token: &RegistrationToken) -> String {
     }
 }
 
-fn optional_time(time: Option<Timestamp>, none: &str) -> String {
-    time.map_or_else(|| none.to_owned(), to_display)
+fn optional_time(time: Option<Timestamp>, none: &str, now: Timestamp) -> String {
+    time.map_or_else(|| none.to_owned(), |time| to_display_relative(time, now))
+}
+
+/// The expiry for people: `never`, or the time and how far away it is.
+pub fn expiry(token: &RegistrationToken, now: Timestamp) -> String {
+    optional_time(token.expires_at, "never", now)
 }
 
 /// The detail lines of one token, for a bullet list.
@@ -76,10 +81,10 @@ pub fn token_details(token: &RegistrationToken, now: Timestamp) -> Vec<Vec<Inlin
         vec![text("ID: "), code(token.id.to_string())],
         vec![text(format!("Status: {}", Status::of(token, now).label()))],
         vec![text(format!("Uses: {}", uses(token)))],
-        vec![text(format!("Expires: {}", optional_time(token.expires_at, "never")))],
-        vec![text(format!("Created: {}", to_display(token.created_at)))],
-        vec![text(format!("Last used: {}", optional_time(token.last_used_at, "never")))],
-        vec![text(format!("Revoked: {}", optional_time(token.revoked_at, "no")))],
+        vec![text(format!("Expires: {}", expiry(token, now)))],
+        vec![text(format!("Created: {}", to_display_relative(token.created_at, now)))],
+        vec![text(format!("Last used: {}", optional_time(token.last_used_at, "never", now)))],
+        vec![text(format!("Revoked: {}", optional_time(token.revoked_at, "no", now)))],
     ]
 }
 
@@ -94,7 +99,7 @@ pub fn token_entry(token: &RegistrationToken, now: Timestamp) -> Vec<Inline> {
     line.push(text(format!(" · {} uses", uses(token))));
     let expiry = match token.expires_at {
         Some(time) if time <= now => format!(" · expired {}", to_display(time)),
-        Some(time) => format!(" · expires {}", to_display(time)),
+        Some(time) => format!(" · expires {}", to_display_relative(time, now)),
         None => " · never expires".to_owned(),
     };
     line.push(text(expiry));
