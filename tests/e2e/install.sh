@@ -55,6 +55,10 @@ install_venv() {
 }
 
 mkdir -p "$e2e_dir"
+# Developers sharing a checkout may run the test at the same time: one install
+# at a time, so none removes a venv that another is building or using.
+exec 9>"$e2e_dir/install.lock"
+flock 9
 
 # The two installs are independent and mostly wait on the network, so run them
 # in parallel and fail if either fails.

@@ -135,7 +135,7 @@ class ServerProcess:
             pass
 
 
-def log_tails(servers: Iterable[ServerProcess], redactor: Redactor, lines: int = 60) -> str:
+def log_tails(servers: Iterable[ServerProcess], redactor: Redactor, lines: int = 40) -> str:
     """Return the last `lines` lines of each server's log, secrets redacted."""
     sections = []
     for server in servers:

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from .stack import RUN_DIR, Stack, ensure_plugin_built, install_servers
+from .stack import Stack, ensure_plugin_built, install_servers
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -54,8 +54,7 @@ async def stack() -> AsyncIterator[Stack]:
             yield stack
         finally:
             stack.stop()
-            RUN_DIR.mkdir(parents=True, exist_ok=True)
-            (RUN_DIR / "timings.json").write_text(json.dumps(stack.timings, indent=2))
+            (stack.run_dir / "timings.json").write_text(json.dumps(stack.timings, indent=2))
 
 
 # --- helpers -----------------------------------------------------------------
