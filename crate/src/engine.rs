@@ -168,6 +168,9 @@ impl Core {
     /// Refuses senders outside both whitelists, and everyone while the
     /// config has problems. Returns the refusal, if any.
     fn gatekeep(&self, message: &Message, log: &mut Vec<LogLine>) -> Option<reply::Reply> {
+        if message.internal {
+            return (!self.checked.problems.is_empty()).then(|| self.config_problems_reply());
+        }
         if self.checked.authorization_broken {
             return Some(self.config_problems_reply());
         }

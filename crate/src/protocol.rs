@@ -19,6 +19,10 @@ pub struct Message {
     pub sender: String,
     pub room_id: String,
     pub body: String,
+    /// True for a command the host issues itself (the start-up status
+    /// check), which skips the whitelist check. Never set for chat messages.
+    #[serde(default)]
+    pub internal: bool,
 }
 
 /// The next thing the host must do for a command.

@@ -431,6 +431,7 @@ fn config_problems_are_replied() {
         sender: ALICE.to_owned(),
         room_id: ROOM.to_owned(),
         body: "!token list".to_owned(),
+        internal: false,
     };
     let (id, step) = core.start(NOW_MS, &message).expect("clock in range");
     assert_eq!(id, None);
@@ -451,6 +452,7 @@ fn broken_whitelist_refuses_everyone_with_the_reason() {
         sender: ALICE.to_owned(),
         room_id: ROOM.to_owned(),
         body: "!token list".to_owned(),
+        internal: false,
     };
     let (id, step) = core.start(NOW_MS, &message).expect("clock in range");
     assert_eq!(id, None);

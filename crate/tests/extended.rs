@@ -291,3 +291,21 @@ fn details_show_relative_times() {
     assert!(reply.body.contains("Expires: 2026-12-10 20:00 UTC (in 6 days)"), "{}", reply.body);
     assert!(reply.body.contains("minutes ago)"), "{}", reply.body);
 }
+
+#[test]
+fn internal_status_skips_the_whitelist() {
+    let mut harness = Harness::new();
+    let message = mas_token_core::protocol::Message {
+        sender: "@maubot-host:internal".to_owned(),
+        room_id: String::new(),
+        body: "!token status".to_owned(),
+        internal: true,
+    };
+    let (id, step) = harness.core.start(NOW_MS, &message).expect("clock in range");
+    assert!(id.is_some());
+    assert_eq!(http_request(&step).url, TOKEN_URL);
+
+    let (id, step) = harness.send_as("@maubot-host:internal", "", "!token status");
+    assert_eq!(id, None);
+    assert!(reply(&step).body.contains("not allowed"));
+}

@@ -57,6 +57,7 @@ impl Harness {
             sender: sender.to_owned(),
             room_id: room_id.to_owned(),
             body: body.to_owned(),
+            internal: false,
         };
         self.core.start(self.now_ms, &message).expect("clock in range")
     }
