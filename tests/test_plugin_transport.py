@@ -9,7 +9,6 @@ import logging
 from typing import AsyncIterator
 
 import aiohttp
-import pytest
 import pytest_asyncio
 from aiohttp import web
 

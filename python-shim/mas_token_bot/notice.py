@@ -11,8 +11,8 @@ def build_notice(reply: Reply) -> TextMessageEventContent:
     """Return an m.notice with the reply's HTML and an empty `m.mentions`.
 
     The empty `m.mentions` object tells clients that support intentional
-    mentions (Matrix spec v1.7) that the message pings nobody, even though
-    token listings may contain user IDs.
+    mentions (Matrix spec v1.7) that the message mentions no user or room,
+    even though token listings may contain user IDs.
     """
     content = TextMessageEventContent(
         msgtype=MessageType.NOTICE,

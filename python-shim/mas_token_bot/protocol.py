@@ -70,7 +70,7 @@ class Reply:
 
 @dataclass(frozen=True)
 class Step:
-    """What the core asks for next: an HTTP request, a reply, or nothing."""
+    """What the core requests next: an HTTP request, a reply, or nothing."""
 
     kind: Literal["http", "reply", "ignore"]
     request: Optional[HttpRequest] = None

@@ -18,8 +18,8 @@ from .engine import EngineFault
 from .protocol import LOG_LEVELS, CoreError, LogLine, ProtocolError, Reply
 from .transport import Transport
 
-# Maximum HTTP requests for one command. Listing pages of 100 tokens, 200
-# requests cover 20,000 tokens, far more than a registration token list holds.
+# Maximum HTTP requests for one command. With list pages of 1000 tokens, 200
+# requests cover about 200,000 registration tokens.
 MAX_STEPS = 200
 
 # Maximum wall time for one command, in seconds, across all its requests.
@@ -90,7 +90,7 @@ class CommandRunner:
             reply = INTERNAL_ERROR
 
         except Exception:
-            # A bug in the shim: the room still gets an answer, and the log the trace.
+            # A bug in the shim: the room still gets a reply, and the log gets the trace.
             self._log.exception("Command %s from %s failed unexpectedly", progress.command, sender)
             self._cancel(progress.command)
             reply = INTERNAL_ERROR

@@ -1,6 +1,6 @@
 """Perform the core's HTTP requests with aiohttp and keep the MAS access token.
 
-The core never sees a credential: this module adds the Authorization header
+The core never receives a credential: this module adds the Authorization header
 (HTTP Basic with the client credentials, or Bearer with the stored access
 token) and takes the access token out of token endpoint responses.
 """
