@@ -190,8 +190,13 @@ def _load_base_config() -> RecursiveDict[CommentedMap]:
     return RecursiveDict(data, CommentedMap)
 
 
-async def start_plugin(plugin_dir: Path, config: dict[str, Any], http: aiohttp.ClientSession) -> Harness:
-    """Build and start a MasTokenBot the way maubot's PluginInstance.start does."""
+async def start_plugin(plugin_dir: Path, config: dict[str, Any], http: aiohttp.ClientSession,
+                       check_connection: bool = False) -> Harness:
+    """Build and start a MasTokenBot the way maubot's PluginInstance.start does.
+
+    The start-up MAS connection check is off unless `check_connection` is set,
+    so that tests count MAS requests from zero.
+    """
     bot = TestBot(mxid=BOT_MXID)
     log = TraceLogger(f"test.plugin.{id(config)}")
     log.setLevel(logging.DEBUG)
@@ -221,6 +226,7 @@ async def start_plugin(plugin_dir: Path, config: dict[str, Any], http: aiohttp.C
         webapp_url=None,
         loader=FileSystemLoader(str(plugin_dir), meta),
     )
+    plugin.check_connection_on_configure = check_connection
     await plugin.internal_start()
     return Harness(plugin=plugin, bot=bot, config=config, log=capture, http=http)
 
@@ -246,8 +252,8 @@ async def make_plugin(plugin_dir: Path, emulator: Any, http_session: aiohttp.Cli
     """Return a function that starts a plugin with a given config and stops it after the test."""
     started: list[Harness] = []
 
-    async def make(config: dict[str, Any]) -> Harness:
-        running = await start_plugin(plugin_dir, config, http_session)
+    async def make(config: dict[str, Any], check_connection: bool = False) -> Harness:
+        running = await start_plugin(plugin_dir, config, http_session, check_connection)
         started.append(running)
         return running
 

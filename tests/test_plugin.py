@@ -9,7 +9,7 @@ import logging
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qs, unquote_plus
+from urllib.parse import parse_qs
 
 import pytest
 from mautrix.types import Format, MessageType, TextMessageEventContent
@@ -260,8 +260,7 @@ async def test_delete_uses_bearer_from_token_url(harness: Harness, emulator: Any
     tokens = token_requests(emulator)
     assert len(tokens) == 1
     basic = base64.b64decode(_get(tokens[0], "authorization").removeprefix("Basic ")).decode()
-    client_id, _, secret = basic.partition(":")
-    assert (unquote_plus(client_id), unquote_plus(secret)) == (CLIENT_ID, CLIENT_SECRET)
+    assert basic == f"{CLIENT_ID}:{CLIENT_SECRET}"
 
     revokes = revoke_requests(emulator)
     assert len(revokes) == 1
@@ -536,3 +535,24 @@ async def test_shim_bug_gives_generic_reply(harness: Harness, emulator: Any, mon
     assert "detail that must stay" not in body
     logged = [record for record in harness.log.records if record.exc_info]
     assert any("detail that must stay in the log" in str(record.exc_info[1]) for record in logged)
+
+
+async def test_connection_check_logged_at_start(make_plugin: Any, emulator: Any) -> None:
+    running = await make_plugin(plugin_config(emulator), check_connection=True)
+    await running.plugin.connection_check
+
+    checks = [record for record in running.log.records if "MAS connection check" in record.getMessage()]
+    assert len(checks) == 1
+    assert checks[0].levelno == logging.INFO
+    assert len(token_requests(emulator)) == 1
+    assert running.bot.responded == []
+
+
+async def test_connection_check_warns_on_bad_secret(make_plugin: Any, emulator: Any) -> None:
+    running = await make_plugin(plugin_config(emulator, client_secret="wrong-secret"), check_connection=True)
+    await running.plugin.connection_check
+
+    warnings = [line for line in running.log.at_level(logging.WARNING) if "MAS connection check" in line]
+    assert len(warnings) == 1
+    assert "client_secret" in warnings[0]
+    assert "wrong-secret" not in warnings[0]

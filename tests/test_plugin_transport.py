@@ -97,7 +97,8 @@ async def test_token_response_stored_and_removed(server: tuple[str, Recorder], t
     assert ACCESS_TOKEN not in outcome.body
     assert json.loads(outcome.body) == {"token_type": "Bearer", "expires_in": 300}
     assert transport.has_access_token
-    expected = base64.b64encode(b"client+id%2F1:s3cret%3A%2B%26%3D").decode()
+    # MAS 1.22 compares the values exactly as sent, so they are not form-encoded.
+    expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
     assert recorder.headers[0]["Authorization"] == f"Basic {expected}"
 
 
@@ -113,6 +114,15 @@ async def test_bearer_uses_stored_token(server: tuple[str, Recorder], transport:
     assert outcome.retry_after == "7"
     assert outcome.content_type == "application/json"
     assert outcome.access_token_stored is False
+
+
+async def test_auth_none_sends_no_authorization(server: tuple[str, Recorder], transport: Transport) -> None:
+    base, recorder = server
+    await transport.perform(_request(f"{base}/oauth2/token", method="POST", auth="client"))
+
+    await transport.perform(_request(f"{base}/echo", auth="none"))
+
+    assert "Authorization" not in recorder.headers[1]
 
 
 async def test_bearer_response_keeps_access_token_key(server: tuple[str, Recorder], transport: Transport) -> None:

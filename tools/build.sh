@@ -34,7 +34,13 @@ cp "$wasm" "$staged/mas_token_core.wasm"
 
 if command -v wasm-opt >/dev/null; then
   echo "build: wasm-opt -Oz"
-  wasm-opt -Oz "$wasm" -o "$staged/mas_token_core.wasm" || fail "wasm-opt failed"
+  # rustc enables these wasm features by default for this target (Rust 1.82
+  # and later), and older wasm-opt releases reject a module that uses them
+  # unless each is enabled. wasmtime supports all of them.
+  wasm-opt -Oz \
+    --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+    --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types \
+    "$wasm" -o "$staged/mas_token_core.wasm" || fail "wasm-opt failed"
 else
   echo "build: wasm-opt not on PATH, so the module is packaged without it"
 fi

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Optional
 
 from maubot import Plugin
@@ -27,6 +28,11 @@ class MasTokenBot(Plugin):
     config: Config
     runner: Optional[CommandRunner] = None
 
+    # Whether start() and config updates run the core's status command once
+    # and log the result. Tests switch it off to count MAS requests from zero.
+    check_connection_on_configure = True
+    connection_check: Optional[asyncio.Task] = None
+
     @classmethod
     def get_config_class(cls) -> type[BaseProxyConfig]:
         return Config
@@ -42,6 +48,10 @@ class MasTokenBot(Plugin):
         self.runner = CommandRunner(core, self._transport, self._send_reply, self.log)
         self._apply_config()
 
+    async def stop(self) -> None:
+        if self.connection_check is not None:
+            self.connection_check.cancel()
+
     async def on_external_config_update(self) -> None:
         self.config.load_and_update()
         if self.runner is not None:
@@ -54,7 +64,7 @@ class MasTokenBot(Plugin):
 
         config = self.config.to_core_json()
         self._transport.set_credentials(
-            token_url=str(config["token_url"] or ""),
+            token_endpoint=str(config["token_url"] or config["mas_url"] or ""),
             client_id=str(config["client_id"] or ""),
             client_secret=str(config["client_secret"] or ""),
         )
@@ -71,6 +81,16 @@ class MasTokenBot(Plugin):
             self.log.log(LOG_LEVELS[line.level], "core: %s", line.message)
         for problem in configured.problems:
             self.log.warning("Config problem: %s", problem)
+
+        if self.check_connection_on_configure and not configured.problems:
+            self._start_connection_check(configured.base_command)
+
+    def _start_connection_check(self, base_command: str) -> None:
+        """Check the MAS connection in the background, so a slow MAS does not delay start()."""
+        if self.connection_check is not None:
+            self.connection_check.cancel()
+        check = self.runner.check_connection(base_command, sender=self.client.mxid)
+        self.connection_check = asyncio.create_task(check)
 
     @event.on(EventType.ROOM_MESSAGE)
     async def handle_message(self, evt: MessageEvent) -> None:

@@ -8,6 +8,7 @@ from mautrix.util.config import BaseProxyConfig, ConfigUpdateHelper
 
 # Every key of base-config.yaml, in file order.
 CONFIG_KEYS = (
+    "mas_url",
     "admin_api",
     "token_url",
     "client_id",

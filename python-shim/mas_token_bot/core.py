@@ -46,8 +46,11 @@ class Core:
         self._config = config
         return parse_configured(self._request({"op": "configure", "config": config}))
 
-    def start(self, now_ms: int, sender: str, room_id: str, body: str) -> Started:
+    def start(self, now_ms: int, sender: str, room_id: str, body: str, internal: bool = False) -> Started:
+        """Start a command. `internal` skips the whitelist and is only for commands the plugin issues itself."""
         request = {"op": "start", "now_ms": now_ms, "sender": sender, "room_id": room_id, "body": body}
+        if internal:
+            request["internal"] = True
         return parse_started(self._request(request))
 
     def resume(self, command: int, now_ms: int, outcome: HttpOutcome) -> Step:

@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional, Union
 ABI_VERSION = 1
 
 LogLevel = Literal["debug", "info", "warning", "error"]
-AuthKind = Literal["client", "bearer"]
+AuthKind = Literal["client", "bearer", "none"]
 FailureKind = Literal["timeout", "connection"]
 
 # Python logging level for each LogLine level.
@@ -181,8 +181,8 @@ def parse_request(raw: Any) -> HttpRequest:
     request = _expect_dict(raw, "request")
 
     auth = request.get("auth")
-    if auth not in ("client", "bearer"):
-        raise ProtocolError(f"request auth {auth!r} is not 'client' or 'bearer'")
+    if auth not in ("client", "bearer", "none"):
+        raise ProtocolError(f"request auth {auth!r} is not 'client', 'bearer' or 'none'")
 
     timeout_ms = request.get("timeout_ms")
     if not isinstance(timeout_ms, int) or isinstance(timeout_ms, bool) or timeout_ms <= 0:

@@ -57,10 +57,30 @@ class CommandRunner:
 
     async def run(self, sender: str, room_id: str, body: str) -> None:
         """Run one m.text message through the core and send the reply, if it produces one."""
+        reply = await self._execute(sender, room_id, body, internal=False)
+        if reply is not None:
+            await self._send(room_id, reply)
+
+    async def check_connection(self, base_command: str, sender: str) -> None:
+        """Run `!<base_command> status` as an internal command and log its reply.
+
+        The core skips the whitelist for internal commands, so the plugin can
+        report at start whether MAS is reachable and accepts its credentials.
+        """
+        reply = await self._execute(sender, "", f"!{base_command} status", internal=True)
+        if reply is None:
+            self._log.warning("The MAS connection check produced no reply")
+            return
+
+        level = logging.WARNING if reply.error else logging.INFO
+        self._log.log(level, "MAS connection check: %s", reply.body)
+
+    async def _execute(self, sender: str, room_id: str, body: str, internal: bool) -> Optional[Reply]:
+        """Drive one command to its end and return the reply, or an error reply for any failure."""
         progress = _Progress()
 
         try:
-            reply = await asyncio.wait_for(self._drive(sender, room_id, body, progress), self.deadline_s)
+            return await asyncio.wait_for(self._drive(sender, room_id, body, internal, progress), self.deadline_s)
 
         except asyncio.TimeoutError:
             self._log.error("Command %s from %s timed out after %g s and was cancelled", progress.command, sender, self.deadline_s)
@@ -95,11 +115,10 @@ class CommandRunner:
             self._cancel(progress.command)
             reply = INTERNAL_ERROR
 
-        if reply is not None:
-            await self._send(room_id, reply, progress.command)
+        return reply
 
-    async def _drive(self, sender: str, room_id: str, body: str, progress: _Progress) -> Optional[Reply]:
-        started = self.core.start(self.clock(), sender, room_id, body)
+    async def _drive(self, sender: str, room_id: str, body: str, internal: bool, progress: _Progress) -> Optional[Reply]:
+        started = self.core.start(self.clock(), sender, room_id, body, internal=internal)
         progress.command = started.command
         step = started.step
         self._forward_log(step.log, progress.command)
@@ -133,13 +152,13 @@ class CommandRunner:
             # The command may already be gone, for example after a rebuild.
             self._log.warning("Cancelling command %s in the core failed: %s", command, error)
 
-    async def _send(self, room_id: str, reply: Reply, command: Optional[int]) -> None:
+    async def _send(self, room_id: str, reply: Reply) -> None:
         try:
             await self._send_reply(room_id, reply)
         except Exception:
             # Sending can fail for many Matrix reasons, such as rate limits or lost
             # membership. The command is finished either way, so log and go on.
-            self._log.exception("Sending the reply to command %s in %s failed", command, room_id)
+            self._log.exception("Sending a reply in %s failed", room_id)
 
 
 class _Progress:

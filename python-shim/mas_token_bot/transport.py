@@ -1,8 +1,9 @@
 """Perform the core's HTTP requests with aiohttp and keep the MAS access token.
 
 The core never receives a credential: this module adds the Authorization header
-(HTTP Basic with the client credentials, or Bearer with the stored access
-token) and takes the access token out of token endpoint responses.
+(HTTP Basic with the client credentials, Bearer with the stored access token,
+or none for OpenID discovery) and takes the access token out of token
+endpoint responses.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import base64
 import json
 import logging
 from typing import Optional
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -34,14 +35,19 @@ class Transport:
         self._log = log
         self._client_id = ""
         self._client_secret = ""
-        self._token_url = ""
+        self._token_endpoint = ""
         self._access_token: Optional[str] = None
 
-    def set_credentials(self, token_url: str, client_id: str, client_secret: str) -> None:
-        """Set the client credentials, dropping the stored access token if any of them changed."""
-        if (token_url, client_id, client_secret) != (self._token_url, self._client_id, self._client_secret):
+    def set_credentials(self, token_endpoint: str, client_id: str, client_secret: str) -> None:
+        """Set the client credentials, dropping the stored access token if any of them changed.
+
+        `token_endpoint` is only compared: a token from another endpoint is
+        not reused. It may be a MAS base URL when discovery finds the endpoint.
+        """
+        current = (self._token_endpoint, self._client_id, self._client_secret)
+        if (token_endpoint, client_id, client_secret) != current:
             self._access_token = None
-        self._token_url = token_url
+        self._token_endpoint = token_endpoint
         self._client_id = client_id
         self._client_secret = client_secret
 
@@ -82,9 +88,13 @@ class Transport:
             return HttpFailure(kind="connection", message=_connection_message(error, url.hostname or "?"))
 
     def _authorization(self, request: HttpRequest) -> dict[str, str]:
+        if request.auth == "none":
+            return {}
+
         if request.auth == "client":
-            # RFC 6749 section 2.3.1: form-encode each part before joining them.
-            pair = f"{quote_plus(self._client_id)}:{quote_plus(self._client_secret)}"
+            # Not form-encoded, although RFC 6749 section 2.3.1 requires it: MAS 1.22
+            # compares the decoded values with its config exactly as sent.
+            pair = f"{self._client_id}:{self._client_secret}"
             return {"Authorization": "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")}
 
         if self._access_token is None:
