@@ -256,11 +256,9 @@ class StandaloneBot:
         for key in config.unknown_keys:
             self.log.warning("Ignoring config key %r: base-config.yaml has no such setting", key)
 
-        self.transport.set_credentials(
-            token_url=config.token_url,
-            client_id=config.client_id,
-            client_secret=config.client_secret,
-        )
+        # Without token_url, the shim finds the token endpoint from mas_url.
+        token_endpoint = config.token_url or str(config.values.get("mas_url") or "")
+        self.transport.set_credentials(token_endpoint, config.client_id, config.client_secret)
         configured = self.core.configure(config.values)
         for line in configured.log:
             self.log.log(LOG_LEVELS[line.level], "core: %s", line.message)
