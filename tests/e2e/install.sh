@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the pinned Synapse and maubot into virtual environments under .e2e/
-# for the end-to-end test. Synapse and maubot pin conflicting versions of shared
-# dependencies, so each gets its own venv. A stamp file in each venv records the
+# for the end-to-end test. Each server gets its own venv, so each runs on the
+# dependency versions it resolves alone: in one venv, maubot 0.6.0's bcrypt<5
+# would hold Synapse back to bcrypt 4. A stamp file in each venv records the
 # Python version and the requirements it was built from: a matching stamp skips
 # the install, anything else rebuilds that venv from scratch.
 #
@@ -17,7 +18,7 @@ synapse_requirements=("matrix-synapse==1.163.2")
 maubot_requirements=("maubot==0.6.0" "wasmtime==51.0.0")
 
 if ! command -v "$python" >/dev/null; then
-  echo "install.sh: Python interpreter '$python' not found; set E2E_PYTHON to a Python 3.10+ executable" >&2
+  echo "install.sh: Python interpreter '$python' not found; set E2E_PYTHON to a Python 3.10 or newer executable (maubot 0.6.0 and Synapse 1.163 require it)" >&2
   exit 1
 fi
 python_version=$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')

@@ -95,7 +95,7 @@ class MaubotAdmin:
         self._headers: dict[str, str] = {}
 
     async def wait_until_ready(self, process: ServerProcess, timeout: float) -> None:
-        """Poll /features, which needs no login, until maubot answers."""
+        """Poll /features, which needs no login, until maubot responds."""
         deadline = time.monotonic() + timeout
         while True:
             process.check_running()
@@ -106,7 +106,7 @@ class MaubotAdmin:
             except aiohttp.ClientConnectionError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"maubot at {self.api} did not answer within {timeout:.0f} s")
+                raise TimeoutError(f"maubot at {self.api} did not respond within {timeout:.0f} s")
             await asyncio.sleep(0.2)
 
     async def _call(self, method: str, path: str, expected: tuple[int, ...],
@@ -121,8 +121,8 @@ class MaubotAdmin:
             except (aiohttp.ContentTypeError, ValueError):
                 body = await response.text()
             if response.status not in expected:
-                # maubot's error bodies carry "error" and "errcode"; the
-                # request is not echoed so no secret of the request leaks here.
+                # maubot's error bodies contain "error" and "errcode" but not
+                # the request, so no secret sent in the request leaks here.
                 if isinstance(body, dict):
                     detail = f"{body.get('errcode')}: {body.get('error')}"
                     if "stacktrace" in body:

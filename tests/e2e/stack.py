@@ -118,8 +118,11 @@ def new_run_dir() -> Path:
 
 
 class Step:
-    """A named test step: on failure it raises StepFailed with the step's name
-    and the end of every server log; it records its duration in stack.timings."""
+    """Named test step with a time limit, timed into stack.timings.
+
+    A failure inside it is raised again as StepFailed, whose message names the
+    step and shows the end of every server log.
+    """
 
     def __init__(self, stack: Stack, name: str, timeout: float) -> None:
         self.stack = stack
@@ -133,7 +136,8 @@ class Step:
         await self._timeout.__aenter__()
 
     async def __aexit__(self, exc_type: Any, error: BaseException | None, traceback: Any) -> bool:
-        # pytest leaves this frame out of failure reports: the message says it all.
+        # pytest leaves this frame out of failure reports, because the
+        # StepFailed message already names the step and the error.
         __tracebackhide__ = True
         self.stack.timings[self.name] = time.monotonic() - self._started
         try:
@@ -151,9 +155,9 @@ class Step:
 
 @dataclass
 class Rooms:
-    # Alice's room with the bot, mallory and bob; listed in no room whitelist.
+    # Alice's room with the bot, mallory and bob. It is in no room whitelist.
     general: str = ""
-    # The room in the plugin's room_whitelist; bob, alice and the bot are in it.
+    # The room in the plugin's room_whitelist, with alice, bob and the bot.
     ops: str = ""
 
 
@@ -263,8 +267,8 @@ class Stack:
         emulator_process = emulator.make_process(REPO_ROOT, MAS_CLIENT_ID, self.mas_client_secret,
                                                  self.run_dir / "mas-emulator.log")
 
-        # maubot's own DEBUG log is a file maubot writes itself; list it as
-        # a pseudo-server so failure reports show its tail too.
+        # maubot writes its DEBUG log to a file of its own. Listing that file
+        # as a process with no command puts its tail in failure reports too.
         maubot_log = ServerProcess("maubot log", [], maubot_dir / "maubot.log", maubot_dir)
 
         self.servers.extend([synapse_process, maubot_process, maubot_log, emulator_process])

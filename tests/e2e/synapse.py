@@ -88,7 +88,7 @@ def make_process(python: Path, config_path: Path, log_path: Path) -> ServerProce
 
 async def wait_until_healthy(session: aiohttp.ClientSession, process: ServerProcess,
                              base_url: str, timeout: float) -> None:
-    """Poll /health until Synapse answers OK, failing early if it exits."""
+    """Poll /health until Synapse returns 200, failing early if it exits."""
     deadline = time.monotonic() + timeout
     while True:
         process.check_running()

@@ -25,18 +25,18 @@ from .stack import Stack, ensure_plugin_built, install_servers
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 # Synapse rejects events whose JSON is larger than this (MAX_PDU_SIZE in
-# synapse/api/constants.py, from the Matrix spec's 65,536-byte event limit).
+# synapse/api/constants.py of Synapse 1.163).
 MAX_EVENT_BYTES = 65536
 
 REPLY_TIMEOUT = 30.0
 # How long to keep watching the room, or the MAS request log, after a reply
 # for anything that arrives late.
 SETTLE_SECONDS = 2.0
-# A refusal is one short sentence; anything longer likely carries data.
+# A refusal is one short sentence, so a longer reply likely contains data.
 MAX_REFUSAL_CHARS = 300
 
 # The token that test_whitelisted_user_manages_token generated, as the
-# emulator stores it; the later tests reuse it.
+# emulator stores it. The later tests reuse it.
 generated: dict[str, Any] = {}
 
 
