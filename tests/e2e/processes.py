@@ -74,6 +74,7 @@ class ServerProcess:
         self.cwd = cwd
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
+        self._stopped = False
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,32 +123,42 @@ class ServerProcess:
             await asyncio.sleep(0.1)
 
     def stop(self, grace_seconds: float = 10.0) -> None:
-        """Send SIGTERM to the process group, then SIGKILL after the grace period."""
-        if self.process is None or self.process.poll() is not None:
-            self._kill_group_leftovers()
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            self.process.wait(timeout=grace_seconds)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.process.wait(timeout=grace_seconds)
-        self._kill_group_leftovers()
+        """Send SIGTERM to the process group, then SIGKILL to what is left of it.
 
-    def _kill_group_leftovers(self) -> None:
-        # A child that the server forked may outlive the group leader.
-        if self.process is None:
+        Calling it again does nothing. If the process had already exited and
+        been reaped, its group is left alone, because the group ID may then
+        belong to an unrelated process.
+        """
+        if self.process is None or self._stopped:
             return
+        self._stopped = True
+        if self.process.returncode is not None:
+            return
+
+        pid = self.process.pid
         try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
             pass
+        exited = self._wait_unreaped(grace_seconds)
+        # Until the leader is reaped its PID, and so the group ID, cannot be
+        # reused, so this SIGKILL reaches only children left in its group.
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=grace_seconds if exited else None)
+
+    def _wait_unreaped(self, timeout: float) -> bool:
+        """Wait until the process exits, leaving it a zombie. Return False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = os.waitid(os.P_PID, self.process.pid,
+                               os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if status is not None:
+                return True
+            time.sleep(0.05)
+        return False
 
 
 def log_tails(servers: Iterable[ServerProcess], redactor: Redactor, lines: int = 40) -> str:

@@ -4,7 +4,7 @@ Synapse and maubot are the PyPI releases pinned in tests/e2e/install.sh, run as
 separate processes on loopback ports. The only stand-in is the project's MAS
 emulator (tests/mas_emulator). The tests share one stack and run in file
 order: later tests expect the token that the first one generates, and the
-secret scan runs last so that it covers every request of the run.
+secret scan runs last, stops the servers and then reads their complete logs.
 """
 
 from __future__ import annotations
@@ -253,15 +253,20 @@ async def test_no_secret_in_logs_or_events(stack: Stack) -> None:
         for number, token in enumerate(access_tokens, start=1):
             secrets[f"MAS access token #{number}"] = token
 
-    async with stack.step("scan logs and room events for secrets"):
+    async with stack.step("read every event of both rooms"):
         texts: dict[str, str] = {}
-        for name in ("synapse", "maubot", "maubot log"):
-            server = stack.server(name)
-            texts[str(server.log_path)] = server.read_log()
         alice = stack.clients["alice"]
         for room_name, room_id in (("general", stack.rooms.general), ("ops", stack.rooms.ops)):
             events = await alice.all_events(room_id)
             texts[f"events of room {room_name}"] = json.dumps(events, ensure_ascii=False)
+
+    async with stack.step("stop the servers so that their logs are complete"):
+        await asyncio.to_thread(stack.stop)
+
+    async with stack.step("scan logs and room events for secrets"):
+        for name in ("synapse", "maubot", "maubot log"):
+            server = stack.server(name)
+            texts[str(server.log_path)] = server.read_log()
 
         assert texts["events of room general"], "found no events to scan"
         leaks = [f"{secret_name} in {place}"
