@@ -26,6 +26,9 @@ pub fn authorize(config: &Config, sender: &str, room_id: &str) -> Decision {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     fn config() -> Config {

@@ -379,6 +379,9 @@ fn strip_reply_fallback(body: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     fn command(body: &str) -> Command {

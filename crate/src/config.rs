@@ -379,6 +379,9 @@ fn describe(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use serde_json::json;
 
     use super::*;

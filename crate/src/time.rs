@@ -115,6 +115,9 @@ fn parse_date_time(text: &str) -> Option<Timestamp> {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     #[test]

@@ -3,6 +3,11 @@
 
 mod common;
 
+// Under wasm32 the tests run in Node through wasm-bindgen-test, whose
+// attribute replaces the built-in #[test].
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 use common::*;
 use mas_token_core::protocol::{AuthScheme, FailureKind, HttpResponse, Method, Step};
 use serde_json::{json, Value};
@@ -118,7 +123,7 @@ fn repeated_string_lookup_costs_one_request() {
     let step = harness.respond(id, recorded("046-revoke-unknown-ulid-404"));
     assert!(http_request(&step).url.contains("page%5Bfirst%5D"));
     let step = harness.respond(id, page(vec![], false));
-    assert!(reply(&step).body.contains("No registration token was found"));
+    assert!(reply(&step).body.contains("not found"));
 }
 
 #[test]
@@ -128,7 +133,7 @@ fn unknown_string_replies_not_found() {
     let step = harness.respond(id, page(vec![resource(&ulid_for(1), "other")], false));
     let reply = reply(&step);
     assert!(reply.error);
-    assert!(reply.body.contains("not found") || reply.body.contains("No registration token was found"), "{}", reply.body);
+    assert!(reply.body.contains("not found"), "{}", reply.body);
     assert!(reply.body.contains("nosuchtoken"));
 }
 

@@ -3,6 +3,11 @@
 
 mod common;
 
+// Under wasm32 the tests run in Node through wasm-bindgen-test, whose
+// attribute replaces the built-in #[test].
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 use common::*;
 use mas_token_core::protocol::{AuthScheme, HttpResponse, Method, Step};
 use serde_json::{json, Value};

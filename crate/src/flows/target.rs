@@ -134,9 +134,9 @@ impl Target {
     fn not_found(&self) -> FlowStep {
         let reply = Doc::new()
             .paragraph(vec![
-                text("No registration token was found with the token string or ID "),
+                text("Token "),
                 code(self.name.text.clone()),
-                text(". Token strings are case-sensitive."),
+                text(" not found: no registration token has that token string or ID. Token strings are case-sensitive."),
             ])
             .render(true);
         FlowStep::Done(reply)

@@ -200,6 +200,9 @@ fn encode_query(query: &ListQuery) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     const ID: &str = "01M9193JHNC5JD0Y75TZ19448T";

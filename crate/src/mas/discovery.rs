@@ -53,6 +53,9 @@ pub fn read_token_endpoint(response: &HttpResponse) -> Result<String, DiscoveryE
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     fn response(status: u16, body: &str) -> HttpResponse {

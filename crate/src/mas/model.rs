@@ -125,6 +125,9 @@ pub fn parse_page(body: &str) -> Result<Page, ModelError> {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     const REVOKED: &str = r#"{"data": {"type": "user-registration_token", "id": "01M9193JHNC5JD0Y75TZ19448T", "attributes": {"token": "custom-Token_1", "valid": false, "usage_limit": null, "times_used": 0, "created_at": "2026-12-04T19:39:40.469932Z", "last_used_at": null, "expires_at": null, "revoked_at": "2026-12-04T19:39:54.716095610Z"}, "links": {"self": "/api/admin/v1/user-registration-tokens/01M9193JHNC5JD0Y75TZ19448T"}}, "links": {"self": "/api/admin/v1/user-registration-tokens/01M9193JHNC5JD0Y75TZ19448T/revoke"}}"#;

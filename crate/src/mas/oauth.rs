@@ -117,6 +117,9 @@ pub fn describe_failure(response: &HttpResponse) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     fn response(status: u16, body: &str) -> HttpResponse {

@@ -81,6 +81,9 @@ pub fn usage(base_command: &str, error: &UsageError) -> Reply {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     #[test]

@@ -75,6 +75,9 @@ pub fn token_list(summary: &str, groups: &[Group<'_>], base_command: &str, now: 
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
     use crate::time::from_millis;
 

@@ -108,6 +108,9 @@ pub fn token_entry(token: &RegistrationToken, now: Timestamp) -> Vec<Inline> {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
     use crate::reply::Doc;
     use crate::time::from_millis;
