@@ -274,7 +274,12 @@ class Console:
 
 
 def describe_target(config: PluginConfig) -> str:
-    return urlsplit(config.admin_api).netloc or config.admin_api or "(admin_api is not set)"
+    """Return the host of the configured MAS, for messages."""
+    for key in ("admin_api", "mas_url", "token_url"):
+        url = str(config.values.get(key) or "")
+        if url:
+            return urlsplit(url).netloc or url
+    return "(no MAS URL is set)"
 
 
 async def start_emulator():
