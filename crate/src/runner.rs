@@ -35,14 +35,18 @@ impl Shared {
 }
 
 /// The request a command is waiting on. `then` is the admin call to send
-/// once a token is at hand; `retried` is true once it was sent again after a 401.
+/// once a token is at hand; `retried` is true once it was sent again after
+/// a 401, and `resent` once a read was sent again after a transient failure.
 #[derive(Debug)]
 enum Pending {
     Discovery { then: AdminCall, retried: bool },
     Token { then: AdminCall, retried: bool },
-    Admin { call: AdminCall, retried: bool },
+    Admin { call: AdminCall, retried: bool, resent: bool },
     Nothing,
 }
+
+/// Statuses that say MAS or a proxy in front of it is briefly unavailable.
+const TRANSIENT_STATUSES: [u16; 3] = [502, 503, 504];
 
 pub struct Runner {
     flow: Box<dyn Flow + Send>,
@@ -95,7 +99,7 @@ impl Runner {
             }
             Pending::Discovery { then, retried } => self.on_discovery(tick, then, retried, &response),
             Pending::Token { then, retried } => self.on_token(tick, then, retried, &response),
-            Pending::Admin { call, retried } => self.on_admin(tick, call, retried, &response),
+            Pending::Admin { call, retried, resent } => self.on_admin(tick, call, retried, resent, &response),
         }
     }
 
@@ -103,7 +107,7 @@ impl Runner {
         match step {
             FlowStep::Done(reply) => reply_step(reply, tick.log),
             FlowStep::Call(call) if tick.shared.access.is_usable(tick.now_ms) => {
-                self.send_admin(&tick.shared.config, call, false, tick.log)
+                self.send_admin(&tick.shared.config, call, false, false, tick.log)
             }
             FlowStep::Call(call) => self.request_token(tick.shared, call, false, tick.log),
         }
@@ -117,10 +121,31 @@ impl Runner {
         }
     }
 
-    fn send_admin(&mut self, config: &Config, call: AdminCall, retried: bool, log: &mut Vec<LogLine>) -> Step {
+    fn send_admin(
+        &mut self,
+        config: &Config,
+        call: AdminCall,
+        retried: bool,
+        resent: bool,
+        log: &mut Vec<LogLine>,
+    ) -> Step {
         log.push(LogLine::new(LogLevel::Debug, call.describe()));
         let request = call.to_request(&config.admin_api, config.http_timeout_ms);
-        self.send(request, Pending::Admin { call, retried }, log)
+        self.send(request, Pending::Admin { call, retried, resent }, log)
+    }
+
+    /// Sends a read once more after a transient failure. Writes are never
+    /// sent twice, because MAS may have applied the first one, and timeouts
+    /// are not retried, so a reply comes within about one timeout.
+    fn resend_once(&mut self, tick: &mut Tick<'_>, call: &AdminCall, resent: bool, retried: bool, reason: &str) -> Option<Step> {
+        if resent || call.method() != crate::protocol::Method::Get {
+            return None;
+        }
+        tick.log.push(LogLine::new(
+            LogLevel::Warning,
+            format!("{}: {reason}; retrying once", call.describe()),
+        ));
+        Some(self.send_admin(&tick.shared.config, call.clone(), retried, true, tick.log))
     }
 
     /// Requests an access token, after discovering the token endpoint if needed.
@@ -170,7 +195,7 @@ impl Runner {
         match oauth::read_token_response(response, &tick.shared.config.token_scope) {
             Ok(expires_in) => {
                 tick.shared.access.store(tick.now_ms, expires_in);
-                self.send_admin(&tick.shared.config, then, retried, tick.log)
+                self.send_admin(&tick.shared.config, then, retried, false, tick.log)
             }
             Err(problem) => {
                 tick.log.push(LogLine::new(
@@ -189,10 +214,23 @@ impl Runner {
         }
     }
 
-    fn on_admin(&mut self, tick: Tick<'_>, call: AdminCall, retried: bool, response: &HttpResponse) -> Step {
+    fn on_admin(
+        &mut self,
+        mut tick: Tick<'_>,
+        call: AdminCall,
+        retried: bool,
+        resent: bool,
+        response: &HttpResponse,
+    ) -> Step {
         if response.status == 401 {
             tick.shared.access.forget();
             return self.on_unauthorized(tick, call, retried, response);
+        }
+        if TRANSIENT_STATUSES.contains(&response.status) {
+            let reason = format!("MAS answered HTTP {}", response.status);
+            if let Some(step) = self.resend_once(&mut tick, &call, resent, retried, &reason) {
+                return step;
+            }
         }
         if let Some(message) = server_failure(&call, response, tick.log) {
             return self.fail(tick, Failure::Admin { message });
@@ -229,7 +267,14 @@ impl Runner {
         self.fail(tick, Failure::Admin { message })
     }
 
-    fn on_transport_failure(&mut self, tick: Tick<'_>, pending: &Pending, failure: &TransportFailure) -> Step {
+    fn on_transport_failure(&mut self, mut tick: Tick<'_>, pending: &Pending, failure: &TransportFailure) -> Step {
+        if let (Pending::Admin { call, retried, resent }, FailureKind::Connection) = (pending, failure.kind) {
+            let reason = format!("connection failure: {}", failure.message);
+            if let Some(step) = self.resend_once(&mut tick, call, *resent, *retried, &reason) {
+                return step;
+            }
+        }
+
         let target = match pending {
             Pending::Discovery { .. } => "OpenID discovery".to_owned(),
             Pending::Token { .. } => "the token endpoint".to_owned(),

@@ -357,12 +357,40 @@ fn invalid_scope_names_admin_clients() {
 }
 
 #[test]
-fn server_errors_and_timeouts_are_mas_errors() {
+fn reads_are_retried_once_on_transient_errors() {
     let mut harness = Harness::new();
-    let (id, _) = start_with_token(&mut harness, "!token list");
-    let step = harness.respond(id, HttpResponse { status: 503, body: "busy".to_owned(), ..HttpResponse::default() });
+    let (id, first) = start_with_token(&mut harness, "!token list");
+    let unavailable = HttpResponse { status: 503, body: "busy".to_owned(), ..HttpResponse::default() };
+
+    let step = harness.respond(id, unavailable.clone());
+    assert_eq!(http_request(&step).url, http_request(&first).url);
+    assert!(log_text(&step).contains("retrying once"));
+
+    let step = harness.respond(id, unavailable);
     assert!(reply(&step).body.contains("MAS error: HTTP 503"));
     assert!(log_text(&step).contains("HTTP 503"));
+}
+
+#[test]
+fn reads_are_retried_once_after_connection_failures() {
+    let mut harness = Harness::new();
+    let (id, first) = start_with_token(&mut harness, "!token list revoked");
+    let step = harness.fail(id, FailureKind::Connection);
+    assert_eq!(http_request(&step).url, http_request(&first).url);
+    let step = harness.fail(id, FailureKind::Connection);
+    assert!(reply(&step).body.contains("could not connect"), "{}", reply(&step).body);
+}
+
+#[test]
+fn writes_and_timeouts_are_not_retried() {
+    let mut harness = Harness::new();
+    let (id, _) = start_with_token(&mut harness, &format!("!token delete {RECORDED_ID}"));
+    let step = harness.respond(id, HttpResponse { status: 502, ..HttpResponse::default() });
+    assert!(reply(&step).body.contains("MAS error: HTTP 502"));
+
+    let (id, _) = harness.send(&format!("!token delete {RECORDED_ID}"));
+    let step = harness.fail(id.expect("waits"), FailureKind::Connection);
+    assert!(reply(&step).body.contains("could not connect"));
 
     let (id, _) = harness.send("!token list");
     let step = harness.fail(id.expect("waits"), FailureKind::Timeout);
