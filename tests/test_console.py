@@ -278,11 +278,11 @@ def _take_terminal() -> None:
 class Terminal:
     """The console on a pseudo-terminal, with its output read as it arrives."""
 
-    def __init__(self, wasm_file: Path, home: Path) -> None:
+    def __init__(self, wasm_file: Path, home: Path, *args: str) -> None:
         self.master, slave = pty.openpty()
         env = {**os.environ, "HOME": str(home), "XDG_STATE_HOME": str(home / "state"), "TERM": "dumb"}
         self.process = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "tools" / "console.py"), "--wasm", str(wasm_file)],
+            [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "tools" / "console.py"), "--wasm", str(wasm_file), *args],
             cwd=ROOT,
             stdin=slave,
             stdout=slave,
@@ -377,6 +377,51 @@ def test_terminal_ctrl_d_exits_zero(terminal: Terminal, tmp_path: Path) -> None:
     assert "Traceback" not in terminal.output
     history = tmp_path / "state" / "mas-token-bot" / "console_history"
     assert "!token list" in history.read_text(encoding="utf-8")
+
+
+def confirm_session(terminal: Terminal) -> None:
+    """Answer no, then yes, to the confirmation of a generate command."""
+    terminal.read_until(PROMPT)
+    terminal.type(b"!token generate 2\r")
+    terminal.read_until("[y/N] ")
+    terminal.type(b"n\r")
+    terminal.read_until("Not sent.")
+    terminal.read_until(PROMPT)
+    terminal.type(b"!token generate 2\r")
+    terminal.read_until("[y/N] ")
+    terminal.type(b"y\r")
+    terminal.read_until("POST /api/admin/v1/user-registration-tokens 201")
+    terminal.read_until(PROMPT)
+    terminal.type(b"quit\r")
+
+
+async def test_terminal_config_asks_before_changes(real_mas: MasEmulator, wasm_file: Path, tmp_path: Path) -> None:
+    config_path = tmp_path / "plugin.yaml"
+    config_path.write_text(
+        yaml.safe_dump(
+            {
+                "admin_api": f"{real_mas.base_url}/api/admin",
+                "token_url": real_mas.token_url,
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "whitelist": [console.DEFAULT_SENDER],
+            }
+        ),
+        encoding="utf-8",
+    )
+    terminal = Terminal(wasm_file, tmp_path, "--config", str(config_path))
+    try:
+        # The emulator runs on this event loop, so the terminal is driven from a thread.
+        await asyncio.to_thread(confirm_session, terminal)
+        status = await asyncio.to_thread(terminal.wait)
+    finally:
+        terminal.close()
+
+    assert status == 0, terminal.output
+    assert "127.0.0.1" in terminal.output
+    assert len(real_mas.tokens) == 2
+    posts = [record for record in real_mas.requests if record.method == "POST" and record.path.startswith("/api/admin")]
+    assert len(posts) == 1
 
 
 # Helpers.
