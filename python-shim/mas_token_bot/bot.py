@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Optional
 
+import aiohttp
 from maubot import Plugin
 from maubot.handlers import event
 from mautrix.types import EventType, MessageEvent, MessageType
@@ -16,7 +17,7 @@ from .engine import EngineFault, compile_module
 from .notice import build_notice
 from .protocol import LOG_LEVELS, CoreError, ProtocolError, Reply
 from .runner import CommandRunner
-from .transport import Transport
+from .transport import Transport, create_session
 
 # Name of the compiled core inside the plugin archive (maubot.yaml extra_files).
 WASM_FILE = "mas_token_core.wasm"
@@ -32,6 +33,9 @@ class MasTokenBot(Plugin):
     # and log the result. Tests switch it off to count MAS requests from zero.
     check_connection_on_configure = True
     connection_check: Optional[asyncio.Task] = None
+    # The plugin's own aiohttp session for MAS, because maubot's shared
+    # session resends requests after a connection reset (see create_session).
+    mas_session: Optional[aiohttp.ClientSession] = None
 
     @classmethod
     def get_config_class(cls) -> type[BaseProxyConfig]:
@@ -44,13 +48,16 @@ class MasTokenBot(Plugin):
         module = compile_module(wasm)
         core = Core(module, self.log)
 
-        self._transport = Transport(self.http, self.log)
+        self.mas_session = create_session(headers=self.http.headers)
+        self._transport = Transport(self.mas_session, self.log)
         self.runner = CommandRunner(core, self._transport, self._send_reply, self.log)
         self._apply_config()
 
     async def stop(self) -> None:
         if self.connection_check is not None:
             self.connection_check.cancel()
+        if self.mas_session is not None:
+            await self.mas_session.close()
 
     async def on_external_config_update(self) -> None:
         self.config.load_and_update()

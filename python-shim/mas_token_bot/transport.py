@@ -12,7 +12,7 @@ import asyncio
 import base64
 import json
 import logging
-from typing import Optional
+from typing import Mapping, Optional
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -25,6 +25,21 @@ from .protocol import HttpFailure, HttpOutcome, HttpRequest, HttpResponse
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 _READ_CHUNK_BYTES = 64 * 1024
+
+
+def create_session(headers: Optional[Mapping[str, str]] = None) -> aiohttp.ClientSession:
+    """Create an aiohttp session for MAS requests that never sends a request twice by itself.
+
+    aiohttp 3.14.5 resends a GET, PUT or DELETE once when the connection is
+    reset before a response. The core already retries a GET once, so MAS saw
+    a GET up to four times, and it saw an edit's PUT twice although MAS may
+    have applied the first one. Retries are the core's decision alone.
+    """
+    session = aiohttp.ClientSession(headers=headers)
+    # NOTE: `_retry_connection` is private (aiohttp 3.14.5). If a later aiohttp
+    # drops it, tests/test_faults.py sees the extra attempts after a reset.
+    session._retry_connection = False
+    return session
 
 
 class Transport:
