@@ -8,10 +8,10 @@
 
 use std::sync::Mutex;
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::protocol::{CommandId, HttpResponse, Message, Outcome, TransportFailure, UnixMillis};
+use crate::protocol::{CommandId, HttpResponse, LogLine, Message, Outcome, Step, TransportFailure, UnixMillis};
 use crate::{Core, ABI_VERSION};
 
 /// The core of this module instance. wasm32-unknown-unknown runs one
@@ -45,6 +45,33 @@ enum Request {
 #[derive(Deserialize)]
 struct Envelope {
     abi: u32,
+}
+
+/// The results of each operation. Typed structs rather than `json!` keep
+/// the generic JSON-value serializer, float printing included, out of the module.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Answer {
+    Configured {
+        base_command: String,
+        problems: Vec<String>,
+        log: Vec<LogLine>,
+    },
+    Started {
+        command: Option<CommandId>,
+        step: Step,
+    },
+    Resumed {
+        step: Step,
+    },
+    Cancelled {},
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Output {
+    Ok(Answer),
+    Error { kind: &'static str, message: String },
 }
 
 #[no_mangle]
@@ -97,7 +124,10 @@ pub unsafe extern "C" fn call(ptr: u32, len: u32) -> u64 {
         unsafe { Vec::from_raw_parts(ptr as *mut u8, len as usize, len as usize) }
     };
     let output = handle(&input);
-    into_packed(output.to_string().into_bytes())
+    let bytes = serde_json::to_vec(&output).unwrap_or_else(|_| {
+        br#"{"error":{"kind":"internal","message":"the response could not be serialized"}}"#.to_vec()
+    });
+    into_packed(bytes)
 }
 
 fn into_packed(bytes: Vec<u8>) -> u64 {
@@ -108,11 +138,14 @@ fn into_packed(bytes: Vec<u8>) -> u64 {
     (pointer << 32) | len
 }
 
-fn failure(kind: &str, message: impl std::fmt::Display) -> Value {
-    json!({"error": {"kind": kind, "message": message.to_string()}})
+fn failure(kind: &'static str, message: impl std::fmt::Display) -> Output {
+    Output::Error {
+        kind,
+        message: message.to_string(),
+    }
 }
 
-fn handle(input: &[u8]) -> Value {
+fn handle(input: &[u8]) -> Output {
     let envelope: Envelope = match serde_json::from_slice(input) {
         Ok(envelope) => envelope,
         Err(error) => return failure("invalid_request", format_args!("the request is not valid JSON with an `abi` field: {error}")),
@@ -132,34 +165,34 @@ fn handle(input: &[u8]) -> Value {
     dispatch(core, request)
 }
 
-fn dispatch(core: &mut Core, request: Request) -> Value {
+fn dispatch(core: &mut Core, request: Request) -> Output {
     let result = match request {
         Request::Configure { config } => {
             let configured = core.configure(&config);
-            return json!({"ok": {
-                "base_command": configured.base_command,
-                "problems": configured.problems,
-                "log": configured.log,
-            }});
+            return Output::Ok(Answer::Configured {
+                base_command: configured.base_command,
+                problems: configured.problems,
+                log: configured.log,
+            });
         }
         Request::Start { now_ms, message } => core
             .start(now_ms, &message)
-            .map(|(command, step)| json!({"command": command, "step": step})),
+            .map(|(command, step)| Answer::Started { command, step }),
         Request::Resume { command, now_ms, response, failure: transport } => {
             let outcome = match (response, transport) {
                 (Some(response), None) => Outcome::Response(response),
                 (None, Some(transport)) => Outcome::Failure(transport),
                 _ => return failure("invalid_request", "resume needs exactly one of `response` and `failure`"),
             };
-            core.resume(command, now_ms, outcome).map(|step| json!({"step": step}))
+            core.resume(command, now_ms, outcome).map(|step| Answer::Resumed { step })
         }
         Request::Cancel { command } => {
             core.cancel(command);
-            Ok(json!({}))
+            Ok(Answer::Cancelled {})
         }
     };
     match result {
-        Ok(value) => json!({ "ok": value }),
+        Ok(answer) => Output::Ok(answer),
         Err(error) => failure("invalid_request", error),
     }
 }

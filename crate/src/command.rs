@@ -27,7 +27,7 @@ pub enum ListFilter {
 
 impl ListFilter {
     fn from_word(word: &str) -> Option<ListFilter> {
-        match word.to_lowercase().as_str() {
+        match word.to_ascii_lowercase().as_str() {
             "valid" | "active" => Some(ListFilter::Valid),
             "invalid" => Some(ListFilter::Invalid),
             "revoked" => Some(ListFilter::Revoked),
@@ -108,7 +108,7 @@ impl Subcommand {
     ];
 
     fn from_word(word: &str) -> Option<Subcommand> {
-        match word.to_lowercase().as_str() {
+        match word.to_ascii_lowercase().as_str() {
             "help" => Some(Subcommand::Help),
             "status" => Some(Subcommand::Status),
             "list" | "ls" => Some(Subcommand::List),
@@ -291,7 +291,7 @@ fn parse_edit(args: &[&str]) -> Result<Command, String> {
         let value = pairs
             .next()
             .ok_or_else(|| format!("`{key}` needs a value after it."))?;
-        match key.to_lowercase().as_str() {
+        match key.to_ascii_lowercase().as_str() {
             "uses" => uses = Some(parse_uses(value)?),
             "expires" | "expiry" => expiry = Some(Expiry::parse(value)?),
             _ => return Err(format!("Unknown setting `{key}`; use `uses` or `expires`.")),

@@ -289,7 +289,7 @@ impl<'a> Reader<'a> {
     fn base_command(&mut self) -> Option<String> {
         const KEY: &str = "base_command";
         let text = self.optional_string(KEY)?;
-        let name = text.trim_start_matches('!').to_lowercase();
+        let name = text.trim_start_matches('!').to_ascii_lowercase();
         let valid = !name.is_empty()
             && name
                 .chars()
@@ -370,7 +370,13 @@ fn describe(value: &Value) -> String {
     match value {
         Value::Null => "null".to_owned(),
         Value::Bool(flag) => format!("the boolean {flag}"),
-        Value::Number(number) => format!("the number {number}"),
+        // Whole numbers only: formatting floats would add float-printing
+        // code to the wasm module for the sake of one message.
+        Value::Number(number) => match (number.as_i64(), number.as_u64()) {
+            (Some(whole), _) => format!("the number {whole}"),
+            (None, Some(whole)) => format!("the number {whole}"),
+            (None, None) => "a fractional number".to_owned(),
+        },
         Value::String(text) => format!("the string {text:?}"),
         Value::Array(_) => "a list".to_owned(),
         Value::Object(_) => "a mapping".to_owned(),

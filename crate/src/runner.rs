@@ -289,7 +289,7 @@ impl Runner {
         let message = match failure.kind {
             FailureKind::Timeout => format!(
                 "MAS error: no answer within {} seconds. Check that MAS is running and reachable from the bot.",
-                tick.shared.config.http_timeout_ms as f64 / 1000.0
+                seconds_text(tick.shared.config.http_timeout_ms)
             ),
             FailureKind::Connection => "MAS error: could not connect to MAS or read its answer. Check `admin_api` and `token_url` and that MAS is running; details are in the bot's log.".to_owned(),
         };
@@ -324,10 +324,37 @@ fn context<'a>(
     Context { config, now, lookup, log, sender, room_id }
 }
 
+/// Milliseconds as seconds for messages, e.g. `10` or `2.5`. Integer
+/// arithmetic keeps float formatting, and its code size, out of the module.
+fn seconds_text(millis: u64) -> String {
+    let (seconds, rest) = (millis / 1000, millis % 1000);
+    if rest == 0 {
+        return seconds.to_string();
+    }
+    let fraction = format!("{rest:03}");
+    format!("{seconds}.{}", fraction.trim_end_matches('0'))
+}
+
 fn reply_step(reply: Reply, log: &mut Vec<LogLine>) -> Step {
     Step::Reply {
         reply,
         log: std::mem::take(log),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::seconds_text;
+
+    #[test]
+    fn seconds_text_drops_zero_fractions() {
+        assert_eq!(seconds_text(10_000), "10");
+        assert_eq!(seconds_text(2_500), "2.5");
+        assert_eq!(seconds_text(1_250), "1.25");
+        assert_eq!(seconds_text(1), "0.001");
     }
 }
 

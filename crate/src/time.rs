@@ -1,7 +1,7 @@
 //! Timestamps: the host's clock reading in, RFC 3339 for MAS, readable text
 //! for people, and the expiries users type.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, Timelike, Utc};
 use chrono_humanize::{Accuracy, HumanTime, Tense};
 
 use crate::protocol::UnixMillis;
@@ -26,7 +26,16 @@ pub fn to_rfc3339(time: Timestamp) -> String {
 
 /// Formats for people, to the minute, e.g. `2026-12-11 20:07 UTC`.
 pub fn to_display(time: Timestamp) -> String {
-    time.format("%Y-%m-%d %H:%M UTC").to_string()
+    // Plain fields instead of chrono's strftime, whose format-string
+    // machinery adds about 10 KB to the module.
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        time.year(),
+        time.month(),
+        time.day(),
+        time.hour(),
+        time.minute()
+    )
 }
 
 /// How far `time` is from `now` in words: `in 6 days`, `3 hours ago`, `now`.

@@ -182,7 +182,7 @@ impl Flow for ListFiltered {
 
         let name = self.parts().1;
         let count = total(&page);
-        let summary = format!("{count} {}", name.to_lowercase());
+        let summary = format!("{count} {}", name.to_ascii_lowercase());
         let groups = [Group { title: format!("{name}, newest first"), total: count, tokens: &page.tokens }];
         FlowStep::Done(token_list(&summary, &groups, &cx.config.base_command, cx.now))
     }
