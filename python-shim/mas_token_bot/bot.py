@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Optional
 
 import aiohttp
@@ -13,7 +14,7 @@ from mautrix.util.config import BaseProxyConfig
 
 from .config import Config
 from .core import Core
-from .engine import EngineFault, compile_module
+from .engine import ENGINE_LIBRARIES, EngineFault, compile_module
 from .notice import build_notice
 from .protocol import LOG_LEVELS, CoreError, ProtocolError, Reply
 from .runner import CommandRunner
@@ -44,9 +45,15 @@ class MasTokenBot(Plugin):
     async def start(self) -> None:
         self.config.load_and_update()
 
+        begin = time.perf_counter()
         wasm = await self.loader.read_file(WASM_FILE)
-        module = compile_module(wasm)
+        module = compile_module(wasm, self.log)
         core = Core(module, self.log)
+        self.log.info(
+            "Started the wasm core with the %s engine (%s %s) in %.0f ms (read, compile, instantiate)",
+            module.engine, ENGINE_LIBRARIES[module.engine], module.engine_version,
+            (time.perf_counter() - begin) * 1000,
+        )
 
         self.mas_session = create_session(headers=self.http.headers)
         self._transport = Transport(self.mas_session, self.log)

@@ -12,9 +12,7 @@ import json
 import logging
 from typing import Any, Optional
 
-import wasmtime
-
-from .engine import EngineFault, WasmInstance
+from .engine import CompiledModule, EngineFault, WasmInstance
 from .protocol import (
     ABI_VERSION,
     Configured,
@@ -35,10 +33,10 @@ from .protocol import (
 class Core:
     """The wasm core of one plugin instance."""
 
-    def __init__(self, module: wasmtime.Module, log: logging.Logger) -> None:
+    def __init__(self, module: CompiledModule, log: logging.Logger) -> None:
         self._module = module
         self._log = log
-        self._instance: Optional[WasmInstance] = WasmInstance(module)
+        self._instance: Optional[WasmInstance] = module.instantiate()
         self._config: Optional[dict[str, Any]] = None
 
     def configure(self, config: dict[str, Any]) -> Configured:
@@ -99,7 +97,7 @@ class Core:
     def _rebuild(self) -> WasmInstance:
         """Build a new instance and configure it with the last config, raising on failure."""
         self._log.warning("Building a new wasm core instance")
-        instance = WasmInstance(self._module)
+        instance = self._module.instantiate()
 
         if self._config is not None:
             ok = self._call(instance, {"op": "configure", "config": self._config})

@@ -1,42 +1,78 @@
-"""Run the wasm core with wasmtime: compile once, bounded memory access, fuel and memory caps.
+"""Run the wasm core: pick an engine, compile once, and call the boundary exports.
 
-Threading: a wasmtime Store must not be used from two threads at once. The
-plugin calls the core only from the asyncio event loop thread, and every call
-(alloc, write, call, read, dealloc) runs synchronously with no `await` in
-between, so two commands cannot interleave inside one call sequence.
+Two engines implement the same interface. wasmtime (engine_wasmtime.py)
+compiles the module to native code. When wasmtime is missing, too old or
+cannot run on this platform (its wheels are built for glibc, and maubot's
+official Docker image is Alpine with musl), the pure-Python interpreter pwasm
+(engine_fallback.py) runs the same .wasm, much more slowly. tools/build.sh
+bundles pwasm inside the .mbp, because maubot does not install a plugin's
+Python dependencies.
+
+Threading: the plugin calls the core only from the asyncio event loop thread,
+and every call (alloc, write, call, read, dealloc) runs synchronously with no
+`await` in between, so two commands cannot interleave inside one call
+sequence. Neither engine's instance may be used from two threads at once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
-
-import wasmtime
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Optional
 
 from .protocol import ABI_VERSION
 
-# Fuel given to the guest before each export call. One unit is roughly one
-# wasm instruction. Parsing a list page of 1000 tokens (296 KB) used about
-# 60 million, or 200 per byte, so this covers a response of the transport's
-# maximum size (8 MiB) with room to spare. A runaway loop still stops after
-# this many instructions instead of blocking the event loop for good.
+# Fuel given to the guest before each export call under wasmtime. One unit is
+# roughly one wasm instruction. Parsing a list page of 1000 tokens (296 KB)
+# used about 60 million, or 200 per byte, so this covers a response of the
+# transport's maximum size (8 MiB) with room to spare. A runaway loop still
+# stops after this many instructions instead of blocking the event loop for good.
 FUEL_PER_CALL = 4_000_000_000
 
-# Maximum linear memory of one instance. It must hold a response body of the
-# transport's maximum size several times over, because JSON escaping and
-# parsing copy it.
+# The pwasm fallback's fuel budget per export call is FUEL_PER_CALL divided
+# by this. pwasm charges one unit per function call and per loop iteration,
+# not per instruction, and this core used 33 to 35 wasmtime units per pwasm
+# unit for the same call (generate, list and search pages, measured with
+# tools/bench_engines.py). Deriving the budget keeps one knob for both engines.
+FALLBACK_FUEL_DIVISOR = 30
+
+# Wall-clock time one export call may take under the pwasm fallback. The
+# interpreter runs on the event loop thread, so this bounds how long one call
+# blocks the bot. Parsing a search page of 1000 tokens (296 KB) took 1.5 s,
+# so a response of about 5 MB or more faults here, under the transport's
+# 8 MiB maximum.
+FALLBACK_SECONDS_PER_CALL = 30.0
+
+# Maximum linear memory of one instance, for both engines. It must hold a
+# response body of the transport's maximum size several times over, because
+# JSON escaping and parsing copy it.
 MEMORY_LIMIT_BYTES = 256 * 1024 * 1024
+
+# The wasmtime release this plugin is tested with, and the oldest major
+# version whose Python API (Store.set_fuel, Store.set_limits) it uses.
+WASMTIME_PIN = "51.0.0"
+WASMTIME_MIN_MAJOR = 20
+
+ENGINE_WASMTIME = "wasmtime"
+ENGINE_FALLBACK = "fallback"
+# The library behind each engine name, for log messages.
+ENGINE_LIBRARIES = {ENGINE_WASMTIME: "wasmtime", ENGINE_FALLBACK: "pwasm"}
 
 _U32_MASK = 0xFFFF_FFFF
 _U64_MASK = 0xFFFF_FFFF_FFFF_FFFF
 
-_engine_lock = threading.Lock()
-_engine: wasmtime.Engine | None = None
-_modules: dict[str, wasmtime.Module] = {}
+_selection_lock = threading.Lock()
+_selection: Optional[EngineSelection] = None
+_forced_engine: Optional[str] = None
+_fallback_warned = False
+_modules: dict[tuple[str, str], CompiledModule] = {}
 
 
 class EngineFault(Exception):
-    """The wasm core trapped, ran out of fuel or memory, or broke the memory contract.
+    """The wasm core trapped, ran out of fuel, time or memory, or broke the memory contract.
 
     The instance that raised it must not be used again.
     """
@@ -46,134 +82,225 @@ class AbiVersionError(Exception):
     """The wasm module reports an ABI version this shim does not implement."""
 
 
-def compile_module(wasm: bytes) -> wasmtime.Module:
-    """Compile `wasm` once per process and return the cached Module for the same bytes."""
-    digest = hashlib.sha256(wasm).hexdigest()
+@dataclass(frozen=True)
+class EngineSelection:
+    """The engine this process uses, and why wasmtime is not used when it is not."""
 
-    with _engine_lock:
-        module = _modules.get(digest)
-        if module is None:
-            try:
-                module = wasmtime.Module(_shared_engine(), wasm)
-            except wasmtime.WasmtimeError as error:
-                raise EngineFault(f"the wasm module does not compile: {error}") from error
-            _check_no_imports(module)
-            _modules[digest] = module
-    return module
+    name: str
+    version: str
+    fallback_reason: Optional[str] = None
 
 
-def _shared_engine() -> wasmtime.Engine:
-    global _engine
+class CompiledModule(ABC):
+    """A validated module, compiled once per process and shared by the plugin's instances."""
 
-    if _engine is None:
-        config = wasmtime.Config()
-        config.consume_fuel = True
-        _engine = wasmtime.Engine(config)
-    return _engine
+    engine: str
+    engine_version: str
 
+    @abstractmethod
+    def instantiate(self) -> WasmInstance:
+        """Create a new instance, check its ABI version and return it.
 
-def _check_no_imports(module: wasmtime.Module) -> None:
-    # The core is sans-I/O: an import would mean it expects the host to provide
-    # functions (WASI, a JS glue layer), which this shim does not.
-    imports = [f"{item.module}.{item.name}" for item in module.imports]
-    if imports:
-        raise EngineFault(f"the wasm module imports {', '.join(imports)}, expected no imports")
+        Raise EngineFault when instantiation fails and AbiVersionError when the
+        module implements another ABI version.
+        """
 
 
-class WasmInstance:
-    """One Store and Instance of the core."""
+class WasmInstance(ABC):
+    """One instance of the core: its own linear memory and fuel budget."""
 
-    def __init__(self, module: wasmtime.Module) -> None:
-        self._store = wasmtime.Store(_shared_engine())
-        self._store.set_limits(memory_size=MEMORY_LIMIT_BYTES)
-        self._store.set_fuel(FUEL_PER_CALL)
-        # Fuel the last `call` export used, for tests and tuning FUEL_PER_CALL.
-        self.last_call_fuel = 0
+    # Fuel the last `call` export used, in the engine's own units, for tests
+    # and tuning FUEL_PER_CALL and FALLBACK_FUEL_DIVISOR.
+    last_call_fuel = 0
 
-        try:
-            instance = wasmtime.Instance(self._store, module, [])
-        except (wasmtime.Trap, wasmtime.WasmtimeError) as error:
-            raise EngineFault(f"instantiating the wasm module failed: {error}") from error
-
-        exports = instance.exports(self._store)
-        self._memory = self._export(exports, "memory", wasmtime.Memory)
-        self._abi_version = self._export(exports, "abi_version", wasmtime.Func)
-        self._alloc = self._export(exports, "alloc", wasmtime.Func)
-        self._dealloc = self._export(exports, "dealloc", wasmtime.Func)
-        self._call = self._export(exports, "call", wasmtime.Func)
-
-        version = self._invoke(self._abi_version)
+    def check_abi_version(self) -> None:
+        """Raise AbiVersionError unless the module's `abi_version` export returns ABI_VERSION."""
+        version = self._invoke("abi_version")
         if version != ABI_VERSION:
             raise AbiVersionError(
                 f"the wasm core implements ABI version {version}, but this plugin needs "
                 f"version {ABI_VERSION}. Rebuild the plugin so that the .wasm and the shim match"
             )
 
-    @staticmethod
-    def _export(exports: wasmtime.InstanceExports, name: str, kind: type) -> object:
-        try:
-            item = exports[name]
-        except KeyError:
-            raise EngineFault(f"the wasm module has no export named {name!r}") from None
-        if not isinstance(item, kind):
-            raise EngineFault(f"the wasm export {name!r} is not a {kind.__name__}")
-        return item
-
-
     def call(self, request: bytes) -> bytes:
         """Run one `call` export round trip and return the response bytes.
 
-        Raise EngineFault when the guest traps (a panic, fuel or memory
+        Raise EngineFault when the guest traps (a panic, fuel, time or memory
         exhausted) or returns a buffer outside its memory.
         """
-        out_ptr, out_len = self._call_packed(request)
-        response = self._read(out_ptr, out_len)
-        self._invoke(self._dealloc, _to_i32(out_ptr), _to_i32(out_len))
-        return response
-
-    def _call_packed(self, request: bytes) -> tuple[int, int]:
-        in_ptr = self._invoke(self._alloc, _to_i32(len(request))) & _U32_MASK
+        in_ptr = self._invoke("alloc", _to_i32(len(request))) & _U32_MASK
         if in_ptr == 0:
             raise EngineFault(f"alloc({len(request)}) returned a null pointer")
 
         self._write(in_ptr, request)
 
-        # The result packs (out_ptr << 32) | out_len into an i64, which
-        # wasmtime hands back as a signed integer.
-        packed = self._invoke(self._call, _to_i32(in_ptr), _to_i32(len(request))) & _U64_MASK
-        self.last_call_fuel = FUEL_PER_CALL - self._store.get_fuel()
-        return packed >> 32, packed & _U32_MASK
+        # The result packs (out_ptr << 32) | out_len into an i64, which both
+        # engines hand back as a signed integer.
+        packed = self._invoke("call", _to_i32(in_ptr), _to_i32(len(request))) & _U64_MASK
+        out_ptr, out_len = packed >> 32, packed & _U32_MASK
 
-    def _invoke(self, func: wasmtime.Func, *args: int) -> int:
-        self._store.set_fuel(FUEL_PER_CALL)
-        try:
-            return func(self._store, *args)
-        except (wasmtime.Trap, wasmtime.WasmtimeError) as error:
-            raise EngineFault(f"the wasm core trapped: {error}") from error
+        response = self._read(out_ptr, out_len)
+        self._invoke("dealloc", _to_i32(out_ptr), _to_i32(out_len))
+        return response
 
     def _write(self, ptr: int, data: bytes) -> None:
-        # Memory.write raises IndexError for a range past the end of memory.
-        try:
-            self._memory.write(self._store, data, ptr)
-        except IndexError:
+        size = self._memory_size()
+        if ptr + len(data) > size:
             raise EngineFault(
                 f"alloc returned {ptr}, but {len(data)} bytes from there do not fit in "
-                f"{self._memory.data_len(self._store)} bytes of memory"
-            ) from None
+                f"{size} bytes of memory"
+            )
+        self._memory_write(ptr, data)
 
     def _read(self, ptr: int, length: int) -> bytes:
-        # Memory.read clamps the range like a slice, so check it first: a
-        # silently shortened response would look like truncated JSON.
-        size = self._memory.data_len(self._store)
+        # Check the range first: a silently shortened response would look
+        # like truncated JSON.
+        size = self._memory_size()
         if ptr + length > size:
             raise EngineFault(
                 f"the core returned a buffer at {ptr} of {length} bytes, past the end of "
                 f"{size} bytes of memory"
             )
-        return bytes(self._memory.read(self._store, ptr, ptr + length))
+        return self._memory_read(ptr, length)
+
+    @abstractmethod
+    def _invoke(self, name: str, *args: int) -> int:
+        """Call the export `name` with a fresh fuel budget, turning a trap into EngineFault."""
+
+    @abstractmethod
+    def _memory_size(self) -> int:
+        """Return the current size of linear memory in bytes."""
+
+    @abstractmethod
+    def _memory_read(self, ptr: int, length: int) -> bytes:
+        """Return `length` bytes at `ptr`, a range already checked against the memory size."""
+
+    @abstractmethod
+    def _memory_write(self, ptr: int, data: bytes) -> None:
+        """Copy `data` to `ptr`, a range already checked against the memory size."""
+
+
+def compile_module(wasm: bytes, log: Optional[logging.Logger] = None) -> CompiledModule:
+    """Compile `wasm` once per process with the selected engine and return the cached module.
+
+    The first call picks the engine (see select_engine) and, when it falls
+    back to pwasm, logs one warning to `log` with the reason and the command
+    that installs wasmtime.
+    """
+    selection = select_engine(log)
+    key = (selection.name, hashlib.sha256(wasm).hexdigest())
+
+    with _selection_lock:
+        module = _modules.get(key)
+        if module is None:
+            module = _compile_with(selection.name, wasm)
+            _modules[key] = module
+    return module
+
+
+def select_engine(log: Optional[logging.Logger] = None) -> EngineSelection:
+    """Return the engine for this process: wasmtime when it works here, otherwise pwasm."""
+    global _selection, _fallback_warned
+
+    with _selection_lock:
+        if _selection is None:
+            _selection = _select()
+        selection = _selection
+        warn = selection.fallback_reason is not None and not _fallback_warned
+        if warn:
+            _fallback_warned = True
+
+    if warn:
+        (log or logging.getLogger(__name__)).warning("%s", fallback_warning(selection))
+    return selection
+
+
+def force_engine(name: Optional[str]) -> None:
+    """Use engine `name` (ENGINE_WASMTIME or ENGINE_FALLBACK) from now on, or None to detect again.
+
+    For tests and benchmarks. Forcing the fallback logs no warning.
+    """
+    global _selection, _forced_engine
+
+    if name not in (None, ENGINE_WASMTIME, ENGINE_FALLBACK):
+        raise ValueError(f"unknown engine {name!r}, expected {ENGINE_WASMTIME!r} or {ENGINE_FALLBACK!r}")
+    with _selection_lock:
+        _forced_engine = name
+        _selection = None
+
+
+def reset_engine_selection() -> None:
+    """Forget the selected engine and whether the fallback warning was logged, for tests."""
+    global _selection, _fallback_warned
+
+    with _selection_lock:
+        _selection = None
+        _fallback_warned = False
+
+
+def fallback_warning(selection: EngineSelection) -> str:
+    """Return the warning logged once when the core runs in pwasm instead of wasmtime."""
+    return (
+        f"wasmtime is not usable ({selection.fallback_reason}), so the wasm core runs in "
+        f"the bundled pure-Python interpreter pwasm {selection.version}, which is 10 to 150 "
+        f"times slower (about 10 ms instead of 1 ms for a command, and 1.4 s instead of 9 ms "
+        f"to list 500 tokens). "
+        f"To speed it up, install wasmtime in maubot's Python environment: "
+        f"`pip install wasmtime=={WASMTIME_PIN}`. With the official Docker image, build a "
+        f"derived image from a Dockerfile with the two lines "
+        f"`FROM dock.mau.dev/maubot/maubot:latest` and "
+        f"`RUN pip3 install --break-system-packages wasmtime=={WASMTIME_PIN}`, then restart maubot"
+    )
+
+
+def _select() -> EngineSelection:
+    # Imported here so that a missing wasmtime or pwasm is found at selection
+    # time, not at import time of this module.
+    from . import engine_fallback, engine_wasmtime
+
+    if _forced_engine == ENGINE_WASMTIME:
+        version, reason = engine_wasmtime.probe()
+        if reason is not None:
+            raise EngineFault(f"the wasmtime engine was requested, but {reason}")
+        return EngineSelection(ENGINE_WASMTIME, version)
+
+    if _forced_engine == ENGINE_FALLBACK:
+        return EngineSelection(ENGINE_FALLBACK, engine_fallback.version())
+
+    version, reason = engine_wasmtime.probe()
+    if reason is None:
+        return EngineSelection(ENGINE_WASMTIME, version)
+
+    try:
+        fallback_version = engine_fallback.version()
+    except EngineFault as error:
+        raise EngineFault(f"no wasm engine is usable: {reason}, and {error}") from error
+    return EngineSelection(ENGINE_FALLBACK, fallback_version, fallback_reason=reason)
+
+
+def _compile_with(name: str, wasm: bytes) -> CompiledModule:
+    if name == ENGINE_WASMTIME:
+        from .engine_wasmtime import WasmtimeModule
+
+        return WasmtimeModule(wasm)
+
+    from .engine_fallback import FallbackModule
+
+    return FallbackModule(wasm)
+
+
+def check_no_imports(imports: list[str]) -> None:
+    """Raise EngineFault when the module imports anything.
+
+    The core is sans-I/O: an import would mean it expects the host to provide
+    functions (WASI, a JS glue layer), which this shim does not.
+    """
+    if imports:
+        raise EngineFault(f"the wasm module imports {', '.join(imports)}, expected no imports")
 
 
 def _to_i32(value: int) -> int:
-    """Reinterpret an unsigned 32-bit value as the signed i32 that wasmtime expects."""
+    """Reinterpret an unsigned 32-bit value as the signed i32 that both engines expect."""
     value &= _U32_MASK
     return value - (1 << 32) if value >= (1 << 31) else value
+
