@@ -10,7 +10,7 @@ import subprocess
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import aiohttp
 import pytest
@@ -25,6 +25,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from mas_token_bot import MasTokenBot
+from mas_token_bot import engine as engine_module
 from mas_token_bot.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,47 @@ OUTSIDER = "@mallory:example.org"
 OPS_ROOM = "!ops:example.org"
 OTHER_ROOM = "!lobby:example.org"
 BOT_MXID = "@tokenbot:example.org"
+
+
+def engines_under_test() -> list[str]:
+    """Return the engines that engine and plugin tests run on: ENGINE=wasmtime|fallback, or both."""
+    chosen = os.environ.get("ENGINE", "").strip()
+    if not chosen:
+        return [engine_module.ENGINE_WASMTIME, engine_module.ENGINE_FALLBACK]
+    known = (engine_module.ENGINE_WASMTIME, engine_module.ENGINE_FALLBACK)
+    if chosen not in known:
+        raise pytest.UsageError(f"ENGINE={chosen!r} is not an engine, expected one of {', '.join(known)}")
+    return [chosen]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Every test that runs the built core (directly or through the plugin)
+    # runs once per engine. A test marked single_engine selects the engine
+    # itself and runs once, on the first engine under test.
+    if "built_plugin" not in metafunc.fixturenames:
+        return
+    engines = engines_under_test()
+    if metafunc.definition.get_closest_marker("single_engine") is not None:
+        engines = engines[:1]
+    metafunc.parametrize("wasm_engine", engines, indirect=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "single_engine: run once, on the first engine under test")
+
+
+@pytest.fixture(autouse=True)
+def wasm_engine(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """Force the engine this test is parametrized with, or leave the engine alone for other tests."""
+    name = getattr(request, "param", None)
+    if name is None:
+        yield None
+        return
+    engine_module.force_engine(name)
+    try:
+        yield name
+    finally:
+        engine_module.force_engine(None)
 
 
 @dataclass(frozen=True)
