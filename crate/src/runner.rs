@@ -342,22 +342,6 @@ fn reply_step(reply: Reply, log: &mut Vec<LogLine>) -> Step {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    use super::seconds_text;
-
-    #[test]
-    fn seconds_text_drops_zero_fractions() {
-        assert_eq!(seconds_text(10_000), "10");
-        assert_eq!(seconds_text(2_500), "2.5");
-        assert_eq!(seconds_text(1_250), "1.25");
-        assert_eq!(seconds_text(1), "0.001");
-    }
-}
-
 /// Responses no flow can act on: server errors, rate limiting, and pages
 /// that are not MAS's admin API at all. Returns the reply's message.
 fn server_failure(call: &AdminCall, response: &HttpResponse, log: &mut Vec<LogLine>) -> Option<String> {
@@ -385,4 +369,20 @@ fn server_failure(call: &AdminCall, response: &HttpResponse, log: &mut Vec<LogLi
         format!("{}: HTTP {status} with {}", call.describe(), error::describe_body(response)),
     ));
     Some(message)
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::seconds_text;
+
+    #[test]
+    fn seconds_text_drops_zero_fractions() {
+        assert_eq!(seconds_text(10_000), "10");
+        assert_eq!(seconds_text(2_500), "2.5");
+        assert_eq!(seconds_text(1_250), "1.25");
+        assert_eq!(seconds_text(1), "0.001");
+    }
 }
