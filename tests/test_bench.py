@@ -42,7 +42,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict, str]
 
 
 def expected_measures() -> list[str]:
-    measures = ["cold start, wasmtime"]
+    measures = [f"cold start, {engine}" for engine in bench_measure.available_engines()]
     for count in bench.LEVELS:
         measures.append(f"loopback round trip, {count:,} tokens")
         measures.extend(f"core CPU `{command}`, {count:,} tokens" for command in bench_measure.COMMANDS)

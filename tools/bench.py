@@ -55,17 +55,21 @@ MATRIX_EVENT_LIMIT_BYTES = 65_536
 class Preset:
     repetitions: Repetitions
     cold_start_samples: int
+    # The pwasm fallback compiles far more slowly, so it gets fewer samples.
+    fallback_cold_start_samples: int
     memory_commands: int
 
 
 FULL = Preset(
     repetitions=Repetitions(rounds=40, first_time={10: 15, 1_000: 10, 10_000: 5}, generate=40),
     cold_start_samples=7,
+    fallback_cold_start_samples=3,
     memory_commands=MEMORY_COMMANDS_FULL,
 )
 QUICK = Preset(
     repetitions=Repetitions(rounds=3, first_time={10: 2, 1_000: 2, 10_000: 2}, generate=3),
     cold_start_samples=2,
+    fallback_cold_start_samples=1,
     memory_commands=MEMORY_COMMANDS_QUICK,
 )
 
@@ -88,9 +92,11 @@ class Row:
 
 # Running the measurements.
 
-def measure_memory(emulator: bench_env.EmulatorProcess, token: bench_measure.SeededToken, commands: int) -> dict[str, Any]:
+def measure_memory(emulator: bench_env.EmulatorProcess, token: bench_measure.SeededToken, commands: int,
+                   engine: str) -> dict[str, Any]:
     """Run tools/bench_memory.py in a child process and return its JSON result."""
     settings = {
+        "engine": engine,
         "base_url": emulator.base_url,
         "client_id": emulator.client_id,
         "client_secret": emulator.client_secret,
@@ -112,7 +118,8 @@ def measure_memory(emulator: bench_env.EmulatorProcess, token: bench_measure.See
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-async def measure_all(emulator: bench_env.EmulatorProcess, wasm: bytes, preset: Preset) -> dict[str, Any]:
+async def measure_all(emulator: bench_env.EmulatorProcess, wasm: bytes, preset: Preset, engine: str) -> dict[str, Any]:
+    bench_measure.use_engine(engine)
     levels: list[LevelResult] = []
     async with aiohttp.ClientSession() as session:
         for count in LEVELS:
@@ -125,7 +132,7 @@ async def measure_all(emulator: bench_env.EmulatorProcess, wasm: bytes, preset: 
         tokens = await bench_measure.reset_and_seed(session, emulator, LEVELS[0])
 
     print(f"bench: memory over {preset.memory_commands:,} commands", file=sys.stderr)
-    memory = measure_memory(emulator, tokens[0], preset.memory_commands)
+    memory = measure_memory(emulator, tokens[0], preset.memory_commands, engine)
     return {"levels": levels, "resolution": resolution, "memory": memory}
 
 
@@ -269,6 +276,7 @@ def render_record(environment: dict[str, Any], table: str, mode: str, seconds: f
         f"- Machine: {env['cpu']}, {env['cores']} cores usable, {env['memory']} memory, {env['os']}",
         f"- Versions: Python {env['python']}, wasmtime-py {env['wasmtime']}, {env['rustc']}, "
         f"maubot {env['maubot']}, aiohttp {env['aiohttp']}",
+        f"- Engine for the per-command and memory rows: {env['engine']}",
         "",
         table,
         DOC_END,
@@ -320,6 +328,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="few repetitions and 600 instead of 12,000 commands for memory (under a minute)")
     parser.add_argument("--doc", type=Path, default=DOC_PATH,
                         help=f"file to write the record to (default {DOC_PATH.relative_to(bench_env.ROOT)})")
+    parser.add_argument("--engine", choices=(bench_measure.WASMTIME, bench_measure.FALLBACK), default=bench_measure.WASMTIME,
+                        help="engine for the per-command and memory measurements (default wasmtime); cold start "
+                        "is measured with every available engine. The fallback is slow enough that only --quick "
+                        "fits in ten minutes")
     parser.add_argument("--no-doc", action="store_true", help="print the table only")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the rows and raw results as JSON")
     return parser.parse_args(argv)
@@ -336,10 +348,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"bench: {error}", file=sys.stderr)
         return 2
     environment = bench_env.describe_environment()
+    environment["engine"] = args.engine
     wasm = bench_env.standalone.read_wasm(wasm_path)
 
-    print("bench: cold start", file=sys.stderr)
-    cold = [bench_measure.measure_cold_start(mbp, preset.cold_start_samples)]
+    engines = bench_measure.available_engines()
+    if args.engine not in engines:
+        print(f"bench: the {args.engine} engine is not available here; available: {', '.join(engines)}", file=sys.stderr)
+        return 2
+    cold = []
+    for engine in engines:
+        print(f"bench: cold start with {engine}", file=sys.stderr)
+        samples = preset.cold_start_samples if engine == bench_measure.WASMTIME else preset.fallback_cold_start_samples
+        cold.append(bench_measure.measure_cold_start(mbp, engine, samples))
 
     try:
         emulator = bench_env.start_emulator()
@@ -347,7 +367,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"bench: {error}", file=sys.stderr)
         return 2
     try:
-        results = asyncio.run(measure_all(emulator, wasm, preset))
+        results = asyncio.run(measure_all(emulator, wasm, preset, args.engine))
     except bench_measure.BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1

@@ -104,6 +104,9 @@ async def run_command(bot: BenchBot, body: str, expect_error: bool = False) -> C
     """Send one message and return its sample; raise BenchError when the reply is not the expected kind."""
     cpu_before, fuel_before = bot.core.cpu_ns, bot.core.fuel
     result = await bot.send(body, SENDER, ROOM)
+    # The console's RecordingTransport keeps every exchange, which the
+    # plugin's Transport does not, so drop them to keep memory readings fair.
+    bot.transport.exchanges.clear()
     if len(result.replies) != 1:
         raise BenchError(f"{body!r} produced {len(result.replies)} replies, expected 1")
     reply = result.replies[0]
@@ -113,7 +116,7 @@ async def run_command(bot: BenchBot, body: str, expect_error: bool = False) -> C
 
 
 async def new_bot(wasm: bytes, session: aiohttp.ClientSession, emulator: EmulatorProcess) -> BenchBot:
-    """Return a configured BenchBot that already holds an access token (after `status`)."""
+    """Return a configured BenchBot that already has an access token (from `status`)."""
     log = standalone.make_logger("mas_token_bot.bench", verbose=False)
     bot = BenchBot(wasm, session, log)
     configured = bot.configure(plugin_config(emulator, SENDER))
@@ -214,7 +217,7 @@ class Repetitions:
 
 async def measure_level(session: aiohttp.ClientSession, emulator: EmulatorProcess, wasm: bytes,
                         count: int, reps: Repetitions) -> LevelResult:
-    """Measure every command against an emulator that holds `count` tokens, with round trips in between.
+    """Measure every command against an emulator that contains `count` tokens, with round trips in between.
 
     Each delete is undone by an untimed unrevoke, so the tokens stay the
     same. `generate` adds tokens, so it runs last.
@@ -328,7 +331,55 @@ def reply_size_bytes(reply: Reply) -> int:
     return len(json.dumps(document, ensure_ascii=False).encode("utf-8"))
 
 
-# Cold start.
+# Engines and cold start.
+
+# The shim gained a second engine (the pwasm interpreter) with
+# engine.force_engine. Without it, wasmtime is the only engine.
+HAS_ENGINE_SELECTION = hasattr(engine_module, "force_engine")
+WASMTIME = "wasmtime"
+FALLBACK = "fallback"
+
+
+def available_engines() -> list[str]:
+    """Return the engines this shim has and this machine can run, wasmtime first."""
+    if not HAS_ENGINE_SELECTION:
+        return [WASMTIME]
+
+    from mas_token_bot import engine_fallback
+
+    engines = [WASMTIME]
+    try:
+        engine_fallback.version()
+    except (engine_module.EngineFault, ImportError):
+        return engines
+    return engines + [FALLBACK]
+
+
+def use_engine(name: str) -> None:
+    """Make the shim compile and run the core with engine `name` from now on."""
+    if name not in available_engines():
+        raise BenchError(f"the {name} engine is not available here; available: {', '.join(available_engines())}")
+    if HAS_ENGINE_SELECTION:
+        engine_module.force_engine(name)
+
+
+def _drop_compiled_state() -> None:
+    # Private state of the shim: the module cache and wasmtime's shared
+    # Engine. Dropping both makes the next compile_module start from scratch.
+    engine_module._modules.clear()
+    if HAS_ENGINE_SELECTION:
+        from mas_token_bot import engine_wasmtime
+
+        engine_wasmtime._shared_engine = None
+    else:
+        engine_module._engine = None
+
+
+def _instantiate(module: Any) -> Any:
+    if hasattr(module, "instantiate"):
+        return module.instantiate()
+    return engine_module.WasmInstance(module)
+
 
 @dataclass
 class ColdStart:
@@ -340,17 +391,17 @@ class ColdStart:
     total_ns: float
 
 
-def measure_cold_start(mbp: Path, samples: int) -> ColdStart:
-    """Time reading the .wasm out of the .mbp, compiling it and instantiating it, with wasmtime.
+def measure_cold_start(mbp: Path, engine: str, samples: int) -> ColdStart:
+    """Time reading the .wasm out of the .mbp, compiling it and instantiating it with `engine`.
 
-    Before each sample the shim's engine and module cache are dropped, so
-    every sample creates the wasmtime Engine and compiles from scratch, as
-    the first plugin load in a maubot process does.
+    Before each sample the shim's module cache and wasmtime's Engine are
+    dropped, so every sample compiles from scratch, as the first plugin load
+    in a maubot process does.
     """
+    use_engine(engine)
     reads, compiles, instantiations, totals = [], [], [], []
     for _ in range(samples):
-        engine_module._engine = None
-        engine_module._modules.clear()
+        _drop_compiled_state()
 
         begin = time.perf_counter_ns()
         with zipfile.ZipFile(mbp) as archive:
@@ -358,7 +409,7 @@ def measure_cold_start(mbp: Path, samples: int) -> ColdStart:
         read = time.perf_counter_ns()
         module = engine_module.compile_module(wasm)
         compiled = time.perf_counter_ns()
-        engine_module.WasmInstance(module)
+        _instantiate(module)
         end = time.perf_counter_ns()
 
         reads.append(read - begin)
@@ -367,18 +418,10 @@ def measure_cold_start(mbp: Path, samples: int) -> ColdStart:
         totals.append(end - begin)
 
     return ColdStart(
-        engine="wasmtime",
+        engine=engine,
         samples=samples,
         read_ns=statistics.median(reads),
         compile_ns=statistics.median(compiles),
         instantiate_ns=statistics.median(instantiations),
         total_ns=statistics.median(totals),
     )
-
-
-async def open_session() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession()
-
-
-def run(coroutine):
-    return asyncio.run(coroutine)

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 import bench_env
-from bench_measure import BASE, new_bot, run_command
+from bench_measure import BASE, new_bot, run_command, use_engine
 
 # The commands repeat in this order. `generate` adds a token each cycle, so
 # the core's lookup cache and the list that `list` reads both grow, as on a
@@ -40,6 +40,8 @@ WARM_UP_CYCLES = 5
 def wasm_memory_bytes(bot: Any) -> int | None:
     """Return the size of the core's wasm linear memory, or None when the engine does not show it."""
     instance = getattr(bot.core, "_instance", None)
+    if hasattr(instance, "_memory_size"):
+        return instance._memory_size()
     memory = getattr(instance, "_memory", None)
     store = getattr(instance, "_store", None)
     if memory is None or store is None:
@@ -83,6 +85,7 @@ async def measure(settings: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "commands": commands,
+        "engine": settings["engine"],
         "cycle": [f"{BASE} {template}" for template in CYCLE],
         "rss_before": before,
         "rss_after": after,
@@ -94,6 +97,7 @@ async def measure(settings: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> int:
     settings = json.loads(sys.stdin.read())
+    use_engine(settings["engine"])
     result = asyncio.run(measure(settings))
     print(json.dumps(result))
     return 0
