@@ -16,6 +16,7 @@ import pytest
 
 from mas_token_bot import engine
 from mas_token_bot.core import Core
+from mas_token_bot.protocol import HttpResponse
 
 from .conftest import ADMIN, OPS_ROOM, BuiltPlugin, LogCapture, plugin_config, start_plugin
 from .test_engine import CONFIG, NOW_MS
@@ -71,6 +72,26 @@ def test_missing_wasmtime_core_runs_commands(built_plugin: BuiltPlugin, without_
 
     assert started.step.kind == "http"
     assert started.step.request.url == CONFIG["token_url"]
+
+
+@pytest.mark.single_engine
+def test_fallback_core_uses_small_pages(built_plugin: BuiltPlugin, without_wasmtime: None) -> None:
+    log, _ = _capture("test.fallback.pages")
+    core = Core(engine.compile_module(built_plugin.wasm, log), log)
+    core.configure(CONFIG)
+
+    started = core.start(NOW_MS, ADMIN, OPS_ROOM, "!token list")
+    granted = HttpResponse(
+        status=200,
+        content_type="application/json",
+        body=json.dumps({"token_type": "Bearer", "expires_in": 300}),
+        retry_after=None,
+        access_token_stored=True,
+    )
+    step = core.resume(started.command, NOW_MS, granted)
+
+    assert step.kind == "http"
+    assert step.request.url.endswith("page%5Bfirst%5D=30"), step.request.url
 
 
 def test_old_wasmtime_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -156,6 +177,7 @@ def test_archive_runs_without_wasmtime_or_pwasm(built_plugin: BuiltPlugin, tmp_p
         zipimport.zipimporter({str(built_plugin.mbp)!r}).load_module("mas_token_bot")
         from mas_token_bot import engine
         from mas_token_bot.core import Core
+from mas_token_bot.protocol import HttpResponse
         from mas_token_bot.engine_fallback import load_pwasm
         import zipfile
         wasm = zipfile.ZipFile({str(built_plugin.mbp)!r}).read("mas_token_core.wasm")

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::protocol::{CommandId, HttpResponse, LogLine, Message, Outcome, Step, TransportFailure, UnixMillis};
-use crate::{Core, ABI_VERSION};
+use crate::{Core, Limits, ABI_VERSION};
 
 /// The core of this module instance. wasm32-unknown-unknown runs one
 /// thread, so the lock is never contended; it only makes the static safe.
@@ -23,6 +23,8 @@ static CORE: Mutex<Option<Core>> = Mutex::new(None);
 enum Request {
     Configure {
         config: Value,
+        #[serde(default)]
+        limits: Limits,
     },
     Start {
         now_ms: UnixMillis,
@@ -167,7 +169,8 @@ fn handle(input: &[u8]) -> Output {
 
 fn dispatch(core: &mut Core, request: Request) -> Output {
     let result = match request {
-        Request::Configure { config } => {
+        Request::Configure { config, limits } => {
+            core.set_limits(limits);
             let configured = core.configure(&config);
             return Output::Ok(Answer::Configured {
                 base_command: configured.base_command,

@@ -24,6 +24,37 @@ pub enum CoreError {
     ClockOutOfRange(UnixMillis),
 }
 
+/// Page sizes, which the host may lower when its wasm engine is slow (a
+/// pure-Python interpreter costs about 2 ms per token on a page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Tokens fetched per group of a `list` reply.
+    pub list_page_size: u32,
+    /// Tokens per page while searching a token string.
+    pub search_page_size: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            list_page_size: crate::flows::LIST_PAGE_SIZE,
+            search_page_size: crate::flows::SEARCH_PAGE_SIZE,
+        }
+    }
+}
+
+impl Limits {
+    /// Keeps each size in a range where paging still works: at least 10
+    /// list entries and 50 search results, at most the defaults' tenfold.
+    fn clamped(self) -> Limits {
+        Limits {
+            list_page_size: self.list_page_size.clamp(10, 5_000),
+            search_page_size: self.search_page_size.clamp(50, 10_000),
+        }
+    }
+}
+
 /// What `configure` reports back to the host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Configured {
@@ -37,6 +68,7 @@ pub struct Configured {
 /// state and the lookup cache.
 pub struct Core {
     shared: Shared,
+    limits: Limits,
     checked: Checked,
     commands: BTreeMap<CommandId, Runner>,
     next_id: CommandId,
@@ -58,6 +90,7 @@ impl Core {
         };
         Core {
             shared: Shared::default(),
+            limits: Limits::default(),
             checked,
             commands: BTreeMap::new(),
             next_id: 1,
@@ -93,6 +126,11 @@ impl Core {
             problems: self.checked.problems.clone(),
             log,
         }
+    }
+
+    /// Sets the page sizes for commands started from now on.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits.clamped();
     }
 
     /// Handles a chat message. Returns the command's ID while it waits on
@@ -217,11 +255,11 @@ impl Core {
         let flow: Box<dyn Flow + Send> = match command {
             Command::Help => return Err(reply::help(&config.base_command)),
             Command::Status => Box::new(Status),
-            Command::List(ListFilter::All) => Box::new(ListAll::new()),
-            Command::List(filter) => Box::new(ListFiltered::new(filter)),
-            Command::Show(name) => Box::new(Target::new(name, Action::Show)),
-            Command::Revoke(name) => Box::new(Target::new(name, Action::Revoke)),
-            Command::Unrevoke(name) => Box::new(Target::new(name, Action::Unrevoke)),
+            Command::List(ListFilter::All) => Box::new(ListAll::new(self.limits.list_page_size)),
+            Command::List(filter) => Box::new(ListFiltered::new(filter, self.limits.list_page_size)),
+            Command::Show(name) => Box::new(self.target(name, Action::Show)),
+            Command::Revoke(name) => Box::new(self.target(name, Action::Revoke)),
+            Command::Unrevoke(name) => Box::new(self.target(name, Action::Unrevoke)),
             Command::Edit { target, uses, expiry } => {
                 let update = TokenUpdate {
                     usage_limit: uses.map(usage_limit),
@@ -230,11 +268,15 @@ impl Core {
                         None => None,
                     },
                 };
-                Box::new(Target::new(target, Action::Edit(update)))
+                Box::new(self.target(target, Action::Edit(update)))
             }
             Command::Generate(args) => Box::new(Generate::new(self.new_token(args, now)?)),
         };
         Ok(flow)
+    }
+
+    fn target(&self, name: crate::ident::TokenRef, action: Action) -> Target {
+        Target::new(name, action, self.limits.search_page_size)
     }
 
     /// The fields of a new token, with the config's defaults for what the

@@ -28,7 +28,7 @@ mod time;
 #[cfg(target_arch = "wasm32")]
 mod abi;
 
-pub use engine::{Core, CoreError};
+pub use engine::{Core, CoreError, Limits};
 
 /// Version of the JSON boundary described in `docs/boundary.md`.
 pub const ABI_VERSION: u32 = 1;

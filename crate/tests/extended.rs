@@ -314,3 +314,19 @@ fn internal_status_skips_the_whitelist() {
     assert_eq!(id, None);
     assert!(reply(&step).body.contains("not allowed"));
 }
+
+#[test]
+fn host_limits_set_page_sizes() {
+    let mut harness = Harness::new();
+    harness.core.set_limits(mas_token_core::Limits { list_page_size: 30, search_page_size: 150 });
+    let (id, step) = start_with_token(&mut harness, "!token list");
+    assert!(http_request(&step).url.ends_with("page%5Bfirst%5D=30"), "{}", http_request(&step).url);
+    harness.core.cancel(id);
+
+    let (_, step) = harness.send("!token delete some-string");
+    assert!(http_request(&step).url.ends_with("count=false&page%5Bfirst%5D=150"), "{}", http_request(&step).url);
+
+    harness.core.set_limits(mas_token_core::Limits { list_page_size: 0, search_page_size: 1 });
+    let (_, step) = harness.send("!token list revoked");
+    assert!(http_request(&step).url.ends_with("page%5Blast%5D=10"), "clamped: {}", http_request(&step).url);
+}

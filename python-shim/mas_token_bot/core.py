@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any, Optional
 
-from .engine import CompiledModule, EngineFault, WasmInstance
+from .engine import ENGINE_FALLBACK, CompiledModule, EngineFault, WasmInstance
 from .protocol import (
     ABI_VERSION,
     Configured,
@@ -30,6 +30,13 @@ from .protocol import (
 )
 
 
+# Page sizes for the pure-Python engine, which costs about 2 ms of
+# interpreter time per token on a page: a list reply then shows up to 30
+# valid and 30 invalid tokens, and a string search reads 150 tokens per
+# request, so that each command's core time stays near 250 ms.
+FALLBACK_LIMITS = {"list_page_size": 30, "search_page_size": 150}
+
+
 class Core:
     """The wasm core of one plugin instance."""
 
@@ -42,7 +49,13 @@ class Core:
     def configure(self, config: dict[str, Any]) -> Configured:
         """Send the plugin config to the core and return the problems it found."""
         self._config = config
-        return parse_configured(self._request({"op": "configure", "config": config}))
+        return parse_configured(self._request(self._configure_request(config)))
+
+    def _configure_request(self, config: dict[str, Any]) -> dict[str, Any]:
+        request: dict[str, Any] = {"op": "configure", "config": config}
+        if self._module.engine == ENGINE_FALLBACK:
+            request["limits"] = FALLBACK_LIMITS
+        return request
 
     def start(self, now_ms: int, sender: str, room_id: str, body: str, internal: bool = False) -> Started:
         """Start a command. `internal` skips the whitelist and is only for commands the plugin issues itself."""
@@ -100,7 +113,7 @@ class Core:
         instance = self._module.instantiate()
 
         if self._config is not None:
-            ok = self._call(instance, {"op": "configure", "config": self._config})
+            ok = self._call(instance, self._configure_request(self._config))
             for line in parse_configured(ok).log:
                 self._log.log(LOG_LEVELS[line.level], "core: %s", line.message)
 

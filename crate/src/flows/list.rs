@@ -11,7 +11,7 @@ use crate::mas::model::{self, Page};
 use crate::protocol::HttpResponse;
 use crate::reply::{list::Group, token_list};
 
-/// Tokens fetched per group: more than one event can show.
+/// Tokens fetched per group by default: more than one event can show.
 pub const LIST_PAGE_SIZE: u32 = 500;
 
 /// The requests of a plain `list`, in order.
@@ -30,6 +30,7 @@ enum Stage {
 /// Plain `list`: a summary line (active, revoked, expired, used up), the
 /// valid tokens from the oldest, and the invalid tokens from the newest.
 pub struct ListAll {
+    page_size: u32,
     stage: Stage,
     valid: Option<Page>,
     invalid: Option<Page>,
@@ -37,8 +38,8 @@ pub struct ListAll {
 }
 
 impl ListAll {
-    pub fn new() -> ListAll {
-        ListAll { stage: Stage::Valid, valid: None, invalid: None, revoked: 0 }
+    pub fn new(page_size: u32) -> ListAll {
+        ListAll { page_size, stage: Stage::Valid, valid: None, invalid: None, revoked: 0 }
     }
 
     fn call(&self) -> AdminCall {
@@ -46,12 +47,12 @@ impl ListAll {
             Stage::Valid => ListQuery {
                 filters: vec![Filter::Valid(true)],
                 count: Count::Include,
-                page: PageSpec::First { size: LIST_PAGE_SIZE, after: None },
+                page: PageSpec::First { size: self.page_size, after: None },
             },
             Stage::Invalid => ListQuery {
                 filters: vec![Filter::Valid(false)],
                 count: Count::Include,
-                page: PageSpec::Last { size: LIST_PAGE_SIZE },
+                page: PageSpec::Last { size: self.page_size },
             },
             Stage::Revoked => ListQuery::count_only(vec![Filter::Revoked(true)]),
             Stage::Expired => ListQuery::count_only(vec![Filter::Expired(true), Filter::Revoked(false)]),
@@ -134,11 +135,12 @@ impl Flow for ListAll {
 /// tokens with their count, in one request.
 pub struct ListFiltered {
     filter: ListFilter,
+    page_size: u32,
 }
 
 impl ListFiltered {
-    pub fn new(filter: ListFilter) -> ListFiltered {
-        ListFiltered { filter }
+    pub fn new(filter: ListFilter, page_size: u32) -> ListFiltered {
+        ListFiltered { filter, page_size }
     }
 
     fn parts(&self) -> (Vec<Filter>, &'static str) {
@@ -156,7 +158,7 @@ impl ListFiltered {
         AdminCall::List(ListQuery {
             filters: self.parts().0,
             count: Count::Include,
-            page: PageSpec::Last { size: LIST_PAGE_SIZE },
+            page: PageSpec::Last { size: self.page_size },
         })
     }
 }

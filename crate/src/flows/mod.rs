@@ -9,10 +9,10 @@ mod status;
 mod target;
 
 pub use generate::Generate;
-pub use list::{ListAll, ListFiltered};
+pub use list::{ListAll, ListFiltered, LIST_PAGE_SIZE};
 pub use lookup::LookupCache;
 pub use status::Status;
-pub use target::{Action, Target};
+pub use target::{Action, Target, SEARCH_PAGE_SIZE};
 
 use crate::config::Config;
 use crate::mas::admin::AdminCall;

@@ -18,8 +18,9 @@ use crate::protocol::{HttpResponse, LogLevel};
 use crate::reply::{self, code, strong, text, token_details, Doc, Status};
 use crate::reply::token::{expiry, uses};
 
-/// Tokens per page while searching by string. MAS has no maximum page size;
-/// larger pages mean fewer round trips but more memory per response.
+/// Tokens per page while searching by string, by default. MAS has no
+/// maximum page size; larger pages mean fewer round trips but more memory
+/// and core time per response.
 pub const SEARCH_PAGE_SIZE: u32 = 1000;
 
 /// Pages walked before giving up, so a misbehaving server cannot keep a
@@ -70,6 +71,7 @@ enum Phase {
 }
 
 pub struct Target {
+    search_page_size: u32,
     name: TokenRef,
     action: Action,
     phase: Phase,
@@ -78,8 +80,9 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn new(name: TokenRef, action: Action) -> Target {
+    pub fn new(name: TokenRef, action: Action, search_page_size: u32) -> Target {
         Target {
+            search_page_size,
             name,
             action,
             phase: Phase::Searching { after: None, pages: 0 },
@@ -94,7 +97,7 @@ impl Target {
             Phase::Searching { after, .. } => AdminCall::List(ListQuery {
                 filters: Vec::new(),
                 count: Count::Skip,
-                page: PageSpec::First { size: SEARCH_PAGE_SIZE, after },
+                page: PageSpec::First { size: self.search_page_size, after },
             }),
         }
     }
