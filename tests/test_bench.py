@@ -116,7 +116,7 @@ def test_first_search_costs_more_with_more_tokens(quick_run):
     assert large["fuel"] > small["fuel"]
     assert large["requests"] > small["requests"]
     assert command_stats(levels[max(levels)], cached)["requests"] == 1
-    expected_pages = math.ceil(max(levels) / bench_measure.SEARCH_PAGE_SIZE)
+    expected_pages = math.ceil(max(levels) / payload["results"]["resolution"]["page_size"])
     assert levels[max(levels)]["first_time_list_requests"] == [expected_pages] * len(levels[max(levels)]["first_time_list_requests"])
 
 

@@ -189,11 +189,12 @@ def command_rows(levels: list[LevelResult]) -> list[Row]:
 
 
 def resolution_rows(resolution: Resolution) -> list[Row]:
-    allowed = math.ceil(resolution.tokens / bench_measure.SEARCH_PAGE_SIZE)
+    allowed = math.ceil(resolution.tokens / resolution.page_size)
     return [
         Row(
             f"resolve a token string, {resolution.tokens:,} tokens, first time",
-            f"{resolution.first_list_requests} list requests (N/1000 = {resolution.tokens / 1000:g})",
+            f"{resolution.first_list_requests} list requests "
+            f"(N/{resolution.page_size} = {resolution.tokens / resolution.page_size:.4g})",
             f"≤ {allowed} list requests",
             resolution.first_list_requests <= allowed,
         ),

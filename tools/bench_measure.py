@@ -26,6 +26,7 @@ import aiohttp
 import standalone
 from bench_env import WASM_NAME, EmulatorProcess, plugin_config
 from mas_token_bot import engine as engine_module
+from mas_token_bot import core as core_module
 from mas_token_bot.core import Core
 from mas_token_bot.notice import build_notice
 from mas_token_bot.protocol import Reply
@@ -34,9 +35,9 @@ SENDER = "@bench:localhost"
 ROOM = "!bench:localhost"
 BASE = "!token"
 
-# Page size of the core's search by token string (SEARCH_PAGE_SIZE in
-# crate/src/flows/target.rs). MAS has no maximum page size, so this is the
-# largest page the core requests.
+# Page size of the core's search by token string under wasmtime (the
+# default of search_page_size in crate/src/flows/target.rs). MAS has no
+# maximum page size, so this is the largest page the core requests.
 SEARCH_PAGE_SIZE = 1000
 
 COMMANDS = ("generate", "delete <ULID>", "delete <token string>, cached", "delete <token string>, first time", "list")
@@ -280,9 +281,18 @@ async def measure_level(session: aiohttp.ClientSession, emulator: EmulatorProces
 
 # Resolving a token string.
 
+def search_page_size() -> int:
+    """Return the search page size the shim configures for the engine in use."""
+    limits = getattr(core_module, "FALLBACK_LIMITS", None)
+    if limits is not None and HAS_ENGINE_SELECTION and engine_module.select_engine().name == FALLBACK:
+        return limits["search_page_size"]
+    return SEARCH_PAGE_SIZE
+
+
 @dataclass
 class Resolution:
     tokens: int
+    page_size: int
     first_list_requests: int
     first_requests: int
     repeat_requests: int
@@ -317,6 +327,7 @@ async def measure_resolution(session: aiohttp.ClientSession, emulator: EmulatorP
     ]
     return Resolution(
         tokens=count,
+        page_size=search_page_size(),
         first_list_requests=first.list_requests,
         first_requests=admin_requests[0],
         repeat_requests=admin_requests[1],
