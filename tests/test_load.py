@@ -9,6 +9,10 @@ import re
 import time
 from typing import Any
 
+import pytest
+
+from mas_token_bot import engine
+
 from .conftest import plugin_config
 from .plugin_harness import only_reply, token_endpoint_requests
 
@@ -107,7 +111,11 @@ async def test_100_concurrent_commands_keep_apart(make_plugin: Any, emulator: An
     assert 1 <= len(token_endpoint_requests(emulator)) <= 100
 
 
-async def test_12000_sequential_commands_memory(make_plugin: Any, emulator: Any) -> None:
+@pytest.mark.single_engine
+async def test_12000_sequential_commands_memory(make_plugin: Any, emulator: Any, wasm_engine: str) -> None:
+    if wasm_engine == engine.ENGINE_FALLBACK:
+        # 12,000 commands take about 400 s on the pure-Python fallback engine.
+        pytest.skip("the sequential load test runs on wasmtime only")
     running = await make_plugin(plugin_config(emulator))
     tokens = [f"memtoken{index:02d}" for index in range(20)]
     ulids = [emulator.add_token(token=token) for token in tokens]
