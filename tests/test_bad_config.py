@@ -73,7 +73,8 @@ async def test_bad_config_named_then_fixed(make_plugin: Any, emulator: Any, bad:
     running = await make_plugin(broken_config(emulator, bad))
 
     load_warnings = running.log.at_level(logging.WARNING)
-    assert any(f"`{bad.key}`" in line for line in load_warnings), load_warnings
+    naming_key = [line for line in load_warnings if f"`{bad.key}`" in line]
+    assert len(naming_key) == 1, load_warnings
     assert running.plugin.runner is not None
 
     body = only_reply(await running.send("!token list"))["body"]

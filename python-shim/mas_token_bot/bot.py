@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Optional
 
@@ -91,10 +92,15 @@ class MasTokenBot(Plugin):
             self.log.exception("Configuring the wasm core failed")
             return
 
+        warned = []
         for line in configured.log:
             self.log.log(LOG_LEVELS[line.level], "core: %s", line.message)
+            if LOG_LEVELS[line.level] >= logging.WARNING:
+                warned.append(line.message)
         for problem in configured.problems:
-            self.log.warning("Config problem: %s", problem)
+            # The core normally logs each problem itself, so log only the others.
+            if not any(problem in message for message in warned):
+                self.log.warning("Config problem: %s", problem)
 
         if self.check_connection_on_configure and not configured.problems:
             self._start_connection_check(configured.base_command)
