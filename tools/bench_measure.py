@@ -303,9 +303,9 @@ async def measure_resolution(session: aiohttp.ClientSession, emulator: EmulatorP
                              count: int) -> Resolution:
     """Count the MAS requests of `show <token string>` for the newest token: first, repeated, and after a 404.
 
-    The third case checks that the core forgets a remembered ID that MAS
-    answers 404 for: the emulator is reset and seeded with new tokens, plus
-    one with the same string, which then has a new ID.
+    The third case checks that the core drops a remembered ID when MAS
+    returns 404 for it. The emulator is reset and seeded with new tokens,
+    plus one with the same string, which then has a new ID.
     """
     tokens = await reset_and_seed(session, emulator, count)
     newest = tokens[-1]
