@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import html
+import json
+import logging
 from typing import Any
 
 import pytest
+
+from mas_token_bot.notice import MAX_CONTENT_BYTES
 
 from .conftest import Harness
 from .plugin_harness import ALLOWED_PATH, only_reply
@@ -110,3 +114,18 @@ async def test_identifier_stays_in_allowed_paths(harness: Harness, emulator: Any
         # The search by string found the token, so its ULID is the only one requested.
         targeted = {record.path.split("/")[5] for record in emulator.requests if record.path.count("/") >= 5}
         assert targeted <= {found}
+
+
+@pytest.mark.parametrize("command", ["list {}", "delete {}", "generate 1 --token {}"])
+async def test_huge_argument_reply_fits_event(harness: Harness, emulator: Any, command: str) -> None:
+    # A Matrix client may send a message of up to about 64 KB, and the core
+    # repeats the argument in both body and formatted_body.
+    argument = "y" * 40_000
+
+    content = only_reply(await harness.send("!token " + command.format(argument)))
+
+    size = len(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    assert size <= MAX_CONTENT_BYTES
+    assert "too large" in content["body"]
+    errors = harness.log.at_level(logging.ERROR)
+    assert any("more than the 60000 a Matrix event can carry" in line for line in errors), errors

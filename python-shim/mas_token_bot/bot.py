@@ -16,7 +16,7 @@ from mautrix.util.config import BaseProxyConfig
 from .config import Config
 from .core import Core
 from .engine import ENGINE_LIBRARIES, EngineFault, compile_module
-from .notice import build_notice
+from .notice import MAX_CONTENT_BYTES, build_notice, content_size, oversized_notice
 from .protocol import LOG_LEVELS, CoreError, ProtocolError, Reply
 from .runner import CommandRunner
 from .transport import Transport, create_session
@@ -137,4 +137,13 @@ class MasTokenBot(Plugin):
         return "m.new_content" not in content
 
     async def _send_reply(self, room_id: str, reply: Reply) -> None:
-        await self.client.send_message_event(room_id, EventType.ROOM_MESSAGE, build_notice(reply))
+        content = build_notice(reply)
+        size = content_size(content)
+        if size > MAX_CONTENT_BYTES:
+            self.log.error(
+                "The reply in %s is %d bytes, more than the %d a Matrix event can carry, so a short "
+                "error goes in its place. It starts: %.200s",
+                room_id, size, MAX_CONTENT_BYTES, reply.body,
+            )
+            content = oversized_notice(size)
+        await self.client.send_message_event(room_id, EventType.ROOM_MESSAGE, content)
