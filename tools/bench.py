@@ -1,7 +1,7 @@
 """Measure what the plugin costs and how that grows with the number of registration tokens.
 
     ./worker bench            full run (a few minutes), writes docs/benchmarks.md
-    ./worker bench --quick    smoke run with few repetitions
+    ./worker bench --quick    smoke run with few repetitions, prints the table only
 
 It builds the plugin when the .wasm or .mbp is stale, starts the MAS emulator
 on 127.0.0.1 and prints one table with a PASS or FAIL for each row that has a
@@ -327,8 +327,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="./worker bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="few repetitions and 600 instead of 12,000 commands for memory (under a minute)")
-    parser.add_argument("--doc", type=Path, default=DOC_PATH,
-                        help=f"file to write the record to (default {DOC_PATH.relative_to(bench_env.ROOT)})")
+    parser.add_argument("--doc", type=Path,
+                        help=f"file to write the record to (default {DOC_PATH.relative_to(bench_env.ROOT)} for a full "
+                        "run; a --quick run writes none unless this is given)")
     parser.add_argument("--engine", choices=(bench_measure.WASMTIME, bench_measure.FALLBACK), default=bench_measure.WASMTIME,
                         help="engine for the per-command and memory measurements (default wasmtime); cold start "
                         "is measured with every available engine. The fallback is slow enough that only --quick "
@@ -389,8 +390,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"\n{sum(row.passed is True for row in rows)} PASS, {sum(row.passed is False for row in rows)} FAIL, "
           f"{seconds:.0f} s")
 
-    if not args.no_doc:
-        write_doc(args.doc, render_record(environment, table, "quick" if args.quick else "full", seconds))
+    doc = args.doc if args.doc is not None else (None if args.quick else DOC_PATH)
+    if doc is not None and not args.no_doc:
+        write_doc(doc, render_record(environment, table, "quick" if args.quick else "full", seconds))
     if args.json is not None:
         payload = {
             "rows": [{**asdict(row), "result": row.result} for row in rows],
