@@ -80,7 +80,7 @@ CASES = [
     case("post-503-revoke", "status", POST_REVOKE, "MAS error", "HTTP 503", 1, status=503),
     case("put-503", "status", PUT_EDIT, "MAS error", "HTTP 503", 1, status=503),
     case("get-502-html", "status", GET_LIST, "MAS error", "HTTP 502", 2, status=502, body="html"),
-    # No answer within http_timeout.
+    # No response within http_timeout.
     case("get-hang", "hang", GET_LIST, "no answer within", "timed out after 1 s", 2),
     case("post-hang", "hang", POST_CREATE, "no answer within", "timed out after 1 s", 1),
     case("put-hang", "hang", PUT_EDIT, "no answer within", "timed out after 1 s", 1),
@@ -121,13 +121,13 @@ async def timed_send(harness: Harness, body: str, **kwargs: Any) -> tuple[list[d
 
 
 def time_bound(records: list[Any]) -> float:
-    """Return the longest a command may take: one timeout per attempt that got no answer, plus slack."""
+    """Return the longest a command may take: one timeout per attempt that got no response, plus slack."""
     unanswered = sum(1 for record in records if record.fault in ("hang", "slow"))
     return HTTP_TIMEOUT_S * max(1, unanswered) + REPLY_SLACK_S
 
 
 async def assert_recovers(harness: Harness, emulator: Any) -> None:
-    """Check that the next command after clear_fault() gets a normal answer."""
+    """Check that the next command after clear_fault() gets a normal reply."""
     emulator.clear_fault()
 
     content = only_reply(await harness.send(f"!token list {TARGET_TOKEN}"))

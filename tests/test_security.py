@@ -1,4 +1,4 @@
-"""Secrets and authority through the plugin: who adds credentials, what the core sees, who may act.
+"""Secrets and authority through the plugin: who adds credentials, what the core receives, who may act.
 
 test_faults.py checks secrets under failures, test_hostile_input.py the
 request paths and escaping, and test_plugin.py the basic whitelist refusal.

@@ -40,6 +40,6 @@ def oversized_notice(size: int) -> TextMessageEventContent:
     """Return the notice sent in place of a reply of `size` bytes that no homeserver would accept."""
     message = (
         f"The reply is too large for a Matrix message ({size} bytes, at most {MAX_CONTENT_BYTES}), "
-        "so it was not sent. A very long argument can cause this; see the bot's log."
+        "so it was not sent. A very long argument can cause this. See the bot's log."
     )
     return build_notice(Reply(body=message, html=f"<p>{message}</p>", error=True))

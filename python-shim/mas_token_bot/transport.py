@@ -37,7 +37,7 @@ def create_session(headers: Optional[Mapping[str, str]] = None) -> aiohttp.Clien
     """
     session = aiohttp.ClientSession(headers=headers)
     # NOTE: `_retry_connection` is private (aiohttp 3.14.5). If a later aiohttp
-    # drops it, tests/test_faults.py sees the extra attempts after a reset.
+    # drops it, the reset cases in tests/test_faults.py fail.
     session._retry_connection = False
     return session
 
