@@ -88,15 +88,15 @@ def test_module_uses_forced_engine(built_plugin: BuiltPlugin, wasm_engine: str) 
     assert module.engine_version != ""
 
 
-def test_abi_version_is_one(built_plugin: BuiltPlugin) -> None:
+def test_abi_version_matches_shim(built_plugin: BuiltPlugin) -> None:
     instance = compile_module(built_plugin.wasm).instantiate()
 
-    assert instance._invoke("abi_version") == 1
+    assert instance._invoke("abi_version") == 2
 
 
 def test_wrapper_accepts_built_module(built_plugin: BuiltPlugin, wasm_engine: str) -> None:
     instance = compile_module(built_plugin.wasm).instantiate()
-    response = json.loads(instance.call(b'{"abi": 1, "op": "cancel", "command": 1}'))
+    response = json.loads(instance.call(b'{"abi": 2, "op": "cancel", "command": 1}'))
     budget = engine.FUEL_PER_CALL
     if wasm_engine == engine.ENGINE_FALLBACK:
         budget //= engine.FALLBACK_FUEL_DIVISOR
@@ -219,14 +219,14 @@ def test_wrong_abi_version_rejected() -> None:
         """
         (module
           (memory (export "memory") 1)
-          (func (export "abi_version") (result i32) i32.const 2)
+          (func (export "abi_version") (result i32) i32.const 1)
           (func (export "alloc") (param i32) (result i32) i32.const 8)
           (func (export "dealloc") (param i32 i32))
           (func (export "call") (param i32 i32) (result i64) i64.const 0))
         """
     )
 
-    with pytest.raises(AbiVersionError, match="ABI version 2"):
+    with pytest.raises(AbiVersionError, match="ABI version 1"):
         module.instantiate()
 
 
@@ -236,7 +236,7 @@ def test_buffer_past_memory_end_rejected() -> None:
         """
         (module
           (memory (export "memory") 1)
-          (func (export "abi_version") (result i32) i32.const 1)
+          (func (export "abi_version") (result i32) i32.const 2)
           (func (export "alloc") (param i32) (result i32) i32.const 8)
           (func (export "dealloc") (param i32 i32))
           (func (export "call") (param i32 i32) (result i64)
@@ -248,7 +248,7 @@ def test_buffer_past_memory_end_rejected() -> None:
     instance = module.instantiate()
 
     with pytest.raises(EngineFault, match="past the end"):
-        instance.call(b'{"abi":1,"op":"cancel","command":1}')
+        instance.call(b'{"abi":2,"op":"cancel","command":1}')
 
 
 def test_module_with_imports_rejected() -> None:

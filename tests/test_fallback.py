@@ -177,7 +177,6 @@ def test_archive_runs_without_wasmtime_or_pwasm(built_plugin: BuiltPlugin, tmp_p
         zipimport.zipimporter({str(built_plugin.mbp)!r}).load_module("mas_token_bot")
         from mas_token_bot import engine
         from mas_token_bot.core import Core
-from mas_token_bot.protocol import HttpResponse
         from mas_token_bot.engine_fallback import load_pwasm
         import zipfile
         wasm = zipfile.ZipFile({str(built_plugin.mbp)!r}).read("mas_token_core.wasm")

@@ -31,4 +31,4 @@ mod abi;
 pub use engine::{Core, CoreError, Limits};
 
 /// Version of the JSON boundary described in `docs/boundary.md`.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;

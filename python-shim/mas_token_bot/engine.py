@@ -64,6 +64,9 @@ ENGINE_LIBRARIES = {ENGINE_WASMTIME: "wasmtime", ENGINE_FALLBACK: "pwasm"}
 _U32_MASK = 0xFFFF_FFFF
 _U64_MASK = 0xFFFF_FFFF_FFFF_FFFF
 
+# Smallest input buffer the shim allocates in guest memory, in bytes.
+_MIN_INPUT_CAPACITY = 64 * 1024
+
 _selection_lock = threading.Lock()
 _selection: Optional[EngineSelection] = None
 _forced_engine: Optional[str] = None
@@ -113,6 +116,11 @@ class WasmInstance(ABC):
     # and tuning FUEL_PER_CALL and FALLBACK_FUEL_DIVISOR.
     last_call_fuel = 0
 
+    # The input buffer in guest memory, from `alloc` and reused by every call
+    # that fits; (0, 0) until the first call.
+    _input_ptr = 0
+    _input_capacity = 0
+
     def check_abi_version(self) -> None:
         """Raise AbiVersionError unless the module's `abi_version` export returns ABI_VERSION."""
         version = self._invoke("abi_version")
@@ -123,25 +131,40 @@ class WasmInstance(ABC):
             )
 
     def call(self, request: bytes) -> bytes:
-        """Run one `call` export round trip and return the response bytes.
+        """Run one `call` export and return the response bytes.
 
+        The request goes into the reused input buffer, so a call that fits
+        costs one export call. The response lives in a buffer the core owns
+        until its next call, so it is copied out and never freed here.
         Raise EngineFault when the guest traps (a panic, fuel, time or memory
         exhausted) or returns a buffer outside its memory.
         """
-        in_ptr = self._invoke("alloc", _to_i32(len(request))) & _U32_MASK
-        if in_ptr == 0:
-            raise EngineFault(f"alloc({len(request)}) returned a null pointer")
-
+        in_ptr = self._input_buffer(len(request))
         self._write(in_ptr, request)
 
         # The result packs (out_ptr << 32) | out_len into an i64, which both
         # engines hand back as a signed integer.
         packed = self._invoke("call", _to_i32(in_ptr), _to_i32(len(request))) & _U64_MASK
         out_ptr, out_len = packed >> 32, packed & _U32_MASK
+        return self._read(out_ptr, out_len)
 
-        response = self._read(out_ptr, out_len)
-        self._invoke("dealloc", _to_i32(out_ptr), _to_i32(out_len))
-        return response
+    def _input_buffer(self, length: int) -> int:
+        """Return the input buffer's address, growing it to hold `length` bytes."""
+        if length <= self._input_capacity:
+            return self._input_ptr
+
+        # Grow to the next power of two, at least 64 KiB, so a run of growing
+        # requests reallocates only a few times.
+        capacity = max(_MIN_INPUT_CAPACITY, 1 << (length - 1).bit_length())
+        if self._input_ptr:
+            self._invoke("dealloc", _to_i32(self._input_ptr), _to_i32(self._input_capacity))
+            self._input_ptr, self._input_capacity = 0, 0
+
+        ptr = self._invoke("alloc", _to_i32(capacity)) & _U32_MASK
+        if ptr == 0:
+            raise EngineFault(f"alloc({capacity}) returned a null pointer")
+        self._input_ptr, self._input_capacity = ptr, capacity
+        return ptr
 
     def _write(self, ptr: int, data: bytes) -> None:
         size = self._memory_size()

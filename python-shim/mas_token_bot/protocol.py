@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 AuthKind = Literal["client", "bearer", "none"]
