@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import wasmtime
 
-from mas_token_bot import engine
+from mas_token_bot import engine, engine_wasmtime
 from mas_token_bot.core import Core
 from mas_token_bot.engine import AbiVersionError, CompiledModule, EngineFault, compile_module
 from mas_token_bot.protocol import CoreError, HttpResponse
@@ -262,3 +263,51 @@ def test_module_with_imports_rejected() -> None:
 
     with pytest.raises(EngineFault, match="env.now"):
         compile_module(wasm)
+
+
+@pytest.mark.single_engine
+def test_compiled_core_is_cached_on_disk(built_plugin: BuiltPlugin, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(engine_wasmtime.CACHE_DIR_ENV, str(folder))
+
+    first = engine_wasmtime.WasmtimeModule(built_plugin.wasm)
+    second = engine_wasmtime.WasmtimeModule(built_plugin.wasm)
+    cached = list(folder.iterdir())
+
+    assert not first.from_cache
+    assert second.from_cache
+    assert len(cached) == 1
+    assert cached[0].stat().st_mode & 0o077 == 0
+    assert folder.stat().st_mode & 0o077 == 0
+    assert json.loads(second.instantiate().call(b'{"abi": 2, "op": "cancel", "command": 1}')) == {"ok": {}}
+
+
+@pytest.mark.single_engine
+def test_shared_cache_folder_is_not_used(built_plugin: BuiltPlugin, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o777)
+    monkeypatch.setenv(engine_wasmtime.CACHE_DIR_ENV, str(folder))
+
+    engine_wasmtime.WasmtimeModule(built_plugin.wasm)
+    second = engine_wasmtime.WasmtimeModule(built_plugin.wasm)
+
+    assert not second.from_cache
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.single_engine
+def test_corrupt_cached_core_is_recompiled(built_plugin: BuiltPlugin, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(engine_wasmtime.CACHE_DIR_ENV, str(folder))
+    engine_wasmtime.WasmtimeModule(built_plugin.wasm)
+    cached = next(folder.iterdir())
+    cached.write_bytes(b"not a compiled module")
+
+    module = engine_wasmtime.WasmtimeModule(built_plugin.wasm)
+
+    assert not module.from_cache
+    assert json.loads(module.instantiate().call(b'{"abi": 2, "op": "cancel", "command": 1}')) == {"ok": {}}

@@ -6,9 +6,15 @@ wasmtime cannot be used, so that engine.py can fall back to pwasm.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import logging
+import os
 import re
+import stat
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any, Optional
 
 from . import engine
@@ -26,6 +32,11 @@ _PROBE_MODULE = bytes.fromhex(
 
 _engine_lock = threading.Lock()
 _shared_engine: Any = None
+
+_log = logging.getLogger(__name__)
+
+# Overrides where compiled modules are cached; an empty value turns the cache off.
+CACHE_DIR_ENV = "MAS_TOKEN_BOT_CACHE_DIR"
 
 
 def probe() -> tuple[str, Optional[str]]:
@@ -94,16 +105,93 @@ class WasmtimeModule(CompiledModule):
         import wasmtime
 
         self.engine_version = _installed_version()
-        try:
-            self.module = wasmtime.Module(_engine(wasmtime), wasm)
-        except wasmtime.WasmtimeError as error:
-            raise EngineFault(f"the wasm module does not compile: {error}") from error
+        self.from_cache = False
+        cache = _cache_path(wasm, self.engine_version)
+
+        if cache is not None:
+            self.module = _load_cached(wasmtime, cache)
+            self.from_cache = self.module is not None
+        if not self.from_cache:
+            try:
+                self.module = wasmtime.Module(_engine(wasmtime), wasm)
+            except wasmtime.WasmtimeError as error:
+                raise EngineFault(f"the wasm module does not compile: {error}") from error
+            if cache is not None:
+                _store_cached(self.module, cache)
+
         check_no_imports([f"{item.module}.{item.name}" for item in self.module.imports])
 
     def instantiate(self) -> WasmtimeInstance:
         instance = WasmtimeInstance(self.module)
         instance.check_abi_version()
         return instance
+
+
+def _cache_dir() -> Optional[Path]:
+    configured = os.environ.get(CACHE_DIR_ENV)
+    if configured is not None:
+        return Path(configured) if configured.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mas-token-bot"
+
+
+def _cache_path(wasm: bytes, version: str) -> Optional[Path]:
+    """Return where the compiled module is cached, or None when no private cache folder is usable.
+
+    Loading a cached module runs the native code in it, so the folder must
+    belong to this user, and no other user may write to it.
+    """
+    folder = _cache_dir()
+    if folder is None:
+        return None
+
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+    except OSError as error:
+        _log.debug("Not caching the compiled core: %s is not usable (%s)", folder, error)
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        _log.warning(
+            "Not caching the compiled core in %s: the folder must belong to this user and be "
+            "writable only by it (chmod 700)", folder,
+        )
+        return None
+
+    digest = hashlib.sha256(wasm).hexdigest()[:32]
+    return folder / f"core-{digest}-wasmtime-{version}.cwasm"
+
+
+def _load_cached(wasmtime: Any, path: Path) -> Any:
+    """Return the module cached at `path`, or None when there is no usable one."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        _log.debug("Cannot read the cached core %s: %s", path, error)
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        _log.warning("Ignoring the cached core %s: it must belong to this user and not be writable by others", path)
+        return None
+
+    try:
+        return wasmtime.Module.deserialize_file(_engine(wasmtime), str(path))
+    except Exception as error:  # noqa: BLE001 - a stale or foreign file is recompiled
+        _log.info("Recompiling the core: the cached copy %s cannot be loaded (%s)", path, error)
+        return None
+
+
+def _store_cached(module: Any, path: Path) -> None:
+    """Write `module` to `path` atomically, readable and writable by this user only."""
+    try:
+        data = module.serialize()
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".core-", suffix=".tmp")
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except Exception as error:  # noqa: BLE001 - the cache only saves time; compiling works without it
+        _log.debug("Not caching the compiled core at %s: %s", path, error)
 
 
 class WasmtimeInstance(WasmInstance):
