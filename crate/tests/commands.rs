@@ -263,7 +263,7 @@ fn list_without_invalid_tokens_makes_two_requests() {
     let (id, step) = start_with_token(&mut harness, "!token list");
     assert_eq!(
         http_request(&step).url,
-        format!("{ADMIN_API}/v1/user-registration-tokens?filter%5Bvalid%5D=true&page%5Bfirst%5D=500")
+        format!("{ADMIN_API}/v1/user-registration-tokens?filter%5Bvalid%5D=true&page%5Bfirst%5D=300")
     );
     let valid: Vec<Value> = (0..25).map(|index| resource(&ulid_for(index), &format!("valid{index:03}"))).collect();
     let mut body = page(valid, false);
@@ -274,7 +274,7 @@ fn list_without_invalid_tokens_makes_two_requests() {
     let step = harness.respond(id, body);
     assert_eq!(
         http_request(&step).url,
-        format!("{ADMIN_API}/v1/user-registration-tokens?filter%5Bvalid%5D=false&page%5Blast%5D=500")
+        format!("{ADMIN_API}/v1/user-registration-tokens?filter%5Bvalid%5D=false&page%5Blast%5D=300")
     );
     let step = harness.respond(id, recorded("009-list-empty"));
     let reply = reply(&step);

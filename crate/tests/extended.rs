@@ -46,7 +46,7 @@ fn list_summary_counts_each_state() {
 
     let invalid: Vec<Value> = (20..30).map(|index| resource(&ulid_for(index), &format!("i{index}"))).collect();
     let step = {
-        assert!(http_request(&step).url.contains("filter%5Bvalid%5D=false&page%5Blast%5D=500"));
+        assert!(http_request(&step).url.contains("filter%5Bvalid%5D=false&page%5Blast%5D=300"));
         harness.respond(id, counted_page(invalid, 10))
     };
     assert_eq!(
@@ -82,7 +82,7 @@ fn filtered_lists_use_mas_filters() {
         let (id, step) = start_with_token(&mut harness, &format!("!token list {word}"));
         assert_eq!(
             http_request(&step).url,
-            format!("{ADMIN_API}/v1/user-registration-tokens?{query}&page%5Blast%5D=500"),
+            format!("{ADMIN_API}/v1/user-registration-tokens?{query}&page%5Blast%5D=300"),
             "{word}"
         );
         let step = harness.respond(id, counted_page(vec![resource(&ulid_for(1), "match")], 1));

@@ -11,8 +11,9 @@ use crate::mas::model::{self, Page};
 use crate::protocol::HttpResponse;
 use crate::reply::{list::Group, token_list};
 
-/// Tokens fetched per group by default: more than one event can show.
-pub const LIST_PAGE_SIZE: u32 = 500;
+/// Tokens fetched per group by default. One event shows about 250 entries
+/// (see `MAX_REPLY_BYTES`), so larger pages would be parsed for nothing.
+pub const LIST_PAGE_SIZE: u32 = 300;
 
 /// The requests of a plain `list`, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -185,24 +185,31 @@ impl Target {
         if response.status != 200 {
             return unexpected_response(cx, &call, response);
         }
-        let page = match model::parse_page(&response.body) {
+        let page = match model::parse_page_ids(&response.body) {
             Ok(page) => page,
             Err(problem) => return unreadable_response(cx, &call, problem),
         };
 
         let mut found = None;
-        for token in &page.tokens {
-            cx.lookup.remember(&token.token, token.id);
-            if found.is_none() && token.token == self.name.text {
-                found = Some(token.clone());
+        for (id, token) in &page.entries {
+            cx.lookup.remember(token, *id);
+            if found.is_none() && *token == self.name.text {
+                found = Some(*id);
             }
         }
 
-        if let Some(token) = found {
-            return self.on_token_known(cx, token);
+        if let Some(id) = found {
+            // Only the page with the match is read in full.
+            let full = match model::parse_page(&response.body) {
+                Ok(full) => full,
+                Err(problem) => return unreadable_response(cx, &call, problem),
+            };
+            if let Some(token) = full.tokens.into_iter().find(|token| token.id == id) {
+                return self.on_token_known(cx, token);
+            }
         }
 
-        let Some(last) = page.tokens.last().map(|token| token.id) else {
+        let Some(last) = page.entries.last().map(|(id, _)| *id) else {
             return self.not_found();
         };
         if !page.has_next {
