@@ -24,6 +24,10 @@ sys.path.insert(0, str(ROOT / "tools"))
 import console  # noqa: E402
 import standalone  # noqa: E402
 
+# These tests run the core in subprocesses or only read the archive, so a
+# second pass per engine would repeat them without testing anything new.
+pytestmark = pytest.mark.single_engine
+
 CLIENT_ID = "01JAYQ5R6M3T8V2N4K7W9X1Z0B"
 CLIENT_SECRET = "console-test-secret-9d2e"
 ULID_PATTERN = r"[0-9A-HJKMNP-TV-Z]{26}"

@@ -22,6 +22,10 @@ from tests.mas_emulator import ulids
 sys.path.insert(0, str(ROOT / "tools"))
 import standalone  # noqa: E402
 
+# These tests run the core in subprocesses or only read the archive, so a
+# second pass per engine would repeat them without testing anything new.
+pytestmark = pytest.mark.single_engine
+
 ADMIN_ID = "01JAYQ5R6M3T8V2N4K7W9X1Z0B"
 ADMIN_SECRET = "admin-secret-Qm9vZ3Jvb3Q"
 PLAIN_ID = "01JAYQ5R6M3T8V2N4K7W9X1Z0C"

@@ -16,6 +16,10 @@ from maubot.loader.zip import ZippedPluginLoader
 
 from .conftest import ROOT, WASM_NAME, BuiltPlugin
 
+# These tests run the core in subprocesses or only read the archive, so a
+# second pass per engine would repeat them without testing anything new.
+pytestmark = pytest.mark.single_engine
+
 PREBUILT = bool(os.environ.get("MAS_TOKEN_BOT_MBP"))
 
 
