@@ -14,13 +14,6 @@ use serde_json::{json, Value};
 
 const RECORDED_ID: &str = "01M9193JHNC5JD0Y75TZ19448T";
 
-/// Sends a command, answers the token request, and returns the first admin step.
-fn start_with_token(harness: &mut Harness, body: &str) -> (u32, Step) {
-    let (id, step) = harness.send(body);
-    let id = id.expect("command waits on a request");
-    let step = harness.grant_token(id, &step);
-    (id, step)
-}
 
 #[test]
 fn token_request_uses_client_auth_and_scope() {

@@ -14,12 +14,6 @@ use serde_json::{json, Value};
 
 const RECORDED_ID: &str = "01M9193JHNC5JD0Y75TZ19448T";
 
-fn start_with_token(harness: &mut Harness, body: &str) -> (u32, Step) {
-    let (id, step) = harness.send(body);
-    let id = id.expect("command waits on a request");
-    let step = harness.grant_token(id, &step);
-    (id, step)
-}
 
 fn count_only(count: u64) -> HttpResponse {
     json_response(200, json!({"meta": {"count": count}, "links": {"self": "/api/admin/v1/user-registration-tokens?count=only"}}))

@@ -91,23 +91,30 @@ fn total(page: &Page) -> u64 {
     page.count.unwrap_or(page.tokens.len() as u64)
 }
 
+/// Reads a list page and remembers its token strings, or returns the
+/// step that ends the command when the response is not a page.
+fn read_page(cx: &mut Context<'_>, call: &AdminCall, response: &HttpResponse) -> Result<Page, FlowStep> {
+    let call = call.describe();
+    if response.status != 200 {
+        return Err(unexpected_response(cx, &call, response));
+    }
+    let page = model::parse_page(&response.body).map_err(|problem| unreadable_response(cx, &call, problem))?;
+    for token in &page.tokens {
+        cx.lookup.remember(&token.token, token.id);
+    }
+    Ok(page)
+}
+
 impl Flow for ListAll {
     fn begin(&mut self, _cx: &mut Context<'_>) -> FlowStep {
         FlowStep::Call(self.call())
     }
 
     fn on_response(&mut self, cx: &mut Context<'_>, response: &HttpResponse) -> FlowStep {
-        let call = self.call().describe();
-        if response.status != 200 {
-            return unexpected_response(cx, &call, response);
-        }
-        let page = match model::parse_page(&response.body) {
+        let page = match read_page(cx, &self.call(), response) {
             Ok(page) => page,
-            Err(problem) => return unreadable_response(cx, &call, problem),
+            Err(step) => return step,
         };
-        for token in &page.tokens {
-            cx.lookup.remember(&token.token, token.id);
-        }
 
         match self.stage {
             Stage::Valid => {
@@ -170,17 +177,10 @@ impl Flow for ListFiltered {
     }
 
     fn on_response(&mut self, cx: &mut Context<'_>, response: &HttpResponse) -> FlowStep {
-        let call = self.call().describe();
-        if response.status != 200 {
-            return unexpected_response(cx, &call, response);
-        }
-        let mut page = match model::parse_page(&response.body) {
+        let mut page = match read_page(cx, &self.call(), response) {
             Ok(page) => page,
-            Err(problem) => return unreadable_response(cx, &call, problem),
+            Err(step) => return step,
         };
-        for token in &page.tokens {
-            cx.lookup.remember(&token.token, token.id);
-        }
         page.tokens.reverse();
 
         let name = self.parts().1;

@@ -85,6 +85,15 @@ impl Harness {
     }
 }
 
+/// Sends a command, answers the token request it starts with, and returns
+/// the command's ID and its first admin API step.
+pub fn start_with_token(harness: &mut Harness, body: &str) -> (u32, Step) {
+    let (id, step) = harness.send(body);
+    let id = id.expect("command waits on a request");
+    let step = harness.grant_token(id, &step);
+    (id, step)
+}
+
 pub fn http_request(step: &Step) -> &HttpRequest {
     match step {
         Step::Http { request, .. } => request,
