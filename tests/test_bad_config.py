@@ -126,10 +126,6 @@ async def test_broken_config_outsider_learns_nothing(make_plugin: Any, emulator:
     assert emulator.requests == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: with a malformed whitelist the problem reply to anyone repeats every key's value",
-)
 async def test_broken_whitelist_hides_other_values(make_plugin: Any, emulator: Any) -> None:
     # With the whitelist itself broken the core cannot tell who may see the
     # problems, so it names them, but it must not repeat other keys' values.

@@ -1,6 +1,7 @@
 //! Parsing chat messages into commands.
 
 use crate::ident::TokenRef;
+use crate::reply::echo;
 use crate::time::Expiry;
 
 /// Largest usage limit MAS stores (`usage_limit` is an unsigned 32-bit integer).
@@ -197,7 +198,7 @@ pub fn parse(body: &str, base_command: &str) -> Parsed {
     let Some(subcommand) = Subcommand::from_word(word) else {
         return Parsed::Invalid(UsageError {
             subcommand: None,
-            problem: format!("Unknown subcommand `{word}`."),
+            problem: format!("Unknown subcommand `{}`.", echo(word)),
         });
     };
 
@@ -246,15 +247,15 @@ fn parse_generate(args: &[&str]) -> Result<GenerateArgs, String> {
     while index < args.len() {
         let arg = args[index];
         if let Some(value) = arg.strip_prefix("--token=") {
-            generate.token = Some(value.to_owned());
+            generate.token = Some(custom_token(value)?);
         } else if arg == "--token" {
             index += 1;
             let value = args
                 .get(index)
                 .ok_or_else(|| "`--token` needs the token string after it.".to_owned())?;
-            generate.token = Some((*value).to_owned());
+            generate.token = Some(custom_token(value)?);
         } else if arg.starts_with("--") {
-            return Err(format!("Unknown option `{arg}`; the only option is `--token`."));
+            return Err(format!("Unknown option `{}`; the only option is `--token`.", echo(arg)));
         } else {
             positional.push(arg);
         }
@@ -272,10 +273,24 @@ fn parse_generate(args: &[&str]) -> Result<GenerateArgs, String> {
     if !extra.is_empty() {
         return Err(format!(
             "Expected at most two values (uses, expiry), but `{}` is left over.",
-            extra.join(" ")
+            echo(&extra.join(" "))
         ));
     }
     Ok(generate)
+}
+
+/// Longest custom token string accepted, in characters. MAS sets no limit,
+/// but people type these into a registration form.
+const MAX_CUSTOM_TOKEN_CHARS: usize = 255;
+
+fn custom_token(value: &str) -> Result<String, String> {
+    let length = value.chars().count();
+    if length == 0 || length > MAX_CUSTOM_TOKEN_CHARS || value.chars().any(char::is_control) {
+        return Err(format!(
+            "`--token` must be 1 to {MAX_CUSTOM_TOKEN_CHARS} characters without control characters."
+        ));
+    }
+    Ok(value.to_owned())
 }
 
 fn parse_edit(args: &[&str]) -> Result<Command, String> {
@@ -290,11 +305,11 @@ fn parse_edit(args: &[&str]) -> Result<Command, String> {
     while let Some(key) = pairs.next() {
         let value = pairs
             .next()
-            .ok_or_else(|| format!("`{key}` needs a value after it."))?;
+            .ok_or_else(|| format!("`{}` needs a value after it.", echo(key)))?;
         match key.to_ascii_lowercase().as_str() {
             "uses" => uses = Some(parse_uses(value)?),
             "expires" | "expiry" => expiry = Some(Expiry::parse(value)?),
-            _ => return Err(format!("Unknown setting `{key}`; use `uses` or `expires`.")),
+            _ => return Err(format!("Unknown setting `{}`; use `uses` or `expires`.", echo(key))),
         }
     }
     if uses.is_none() && expiry.is_none() {
@@ -313,7 +328,7 @@ fn parse_uses(text: &str) -> Result<Uses, String> {
         return Ok(Uses::Unlimited);
     }
     let problem = || {
-        format!("`uses` must be a whole number from 1 to {MAX_USES} or `unlimited`, not `{text}`.")
+        format!("`uses` must be a whole number from 1 to {MAX_USES} or `unlimited`, not `{}`.", echo(text))
     };
     let number = parse_digits(text).ok_or_else(problem)?;
     if number == 0 || number > MAX_USES {
@@ -511,6 +526,8 @@ mod tests {
         assert_eq!(args.expiry, Some(Expiry::After(604_800)));
 
         assert_eq!(generate("!token generate --token=Abc").token.as_deref(), Some("Abc"));
+        assert!(usage_problem("!token generate --token=").contains("1 to 255"));
+        assert!(usage_problem(&format!("!token generate --token {}", "x".repeat(256))).contains("1 to 255"));
         assert!(usage_problem("!token generate --token").contains("--token"));
         assert!(usage_problem("!token generate --uses 5").contains("Unknown option"));
     }
@@ -570,6 +587,12 @@ mod tests {
     #[test]
     fn unknown_subcommand_is_named() {
         assert!(usage_problem("!token frobnicate").contains("`frobnicate`"));
+    }
+
+    #[test]
+    fn long_arguments_are_cut_in_messages() {
+        let problem = usage_problem(&format!("!token generate {}", "9".repeat(30_000)));
+        assert!(problem.len() < 300, "{} bytes", problem.len());
     }
 
     #[test]

@@ -75,9 +75,16 @@ pub struct Checked {
     pub problems: Vec<String>,
     /// Values that work but look wrong (unknown keys, unusual client IDs).
     pub warnings: Vec<String>,
-    /// True when `whitelist` or `room_whitelist` had a problem, so the bot
-    /// cannot tell who is allowed and must refuse everyone.
-    pub authorization_broken: bool,
+    /// The problems with `whitelist` and `room_whitelist` (or with the whole
+    /// config), which stop the bot from telling who is allowed, so it
+    /// refuses everyone. Also in `problems`.
+    pub authorization_problems: Vec<String>,
+}
+
+impl Checked {
+    pub fn authorization_broken(&self) -> bool {
+        !self.authorization_problems.is_empty()
+    }
 }
 
 /// Check a configuration given as JSON (maubot's YAML, converted by the host).
@@ -85,10 +92,9 @@ pub fn check(value: &Value) -> Checked {
     let mut checked = Checked::default();
 
     let Some(map) = value.as_object() else {
-        checked
-            .problems
-            .push("The configuration is not a mapping of keys to values.".to_owned());
-        checked.authorization_broken = true;
+        let problem = "The configuration is not a mapping of keys to values.".to_owned();
+        checked.problems.push(problem.clone());
+        checked.authorization_problems.push(problem);
         return checked;
     };
 
@@ -133,7 +139,7 @@ pub fn check(value: &Value) -> Checked {
     config.whitelist = reader.id_list("whitelist", '@', "a Matrix user ID like @alice:example.org");
     config.room_whitelist =
         reader.id_list("room_whitelist", '!', "a room ID like !AbCdEf:example.org");
-    checked.authorization_broken = reader.problems.len() > problems_before_lists;
+    checked.authorization_problems = reader.problems[problems_before_lists..].to_vec();
     checked.problems = reader.problems;
 
     for key in map.keys() {
@@ -253,6 +259,12 @@ impl<'a> Reader<'a> {
             return Some(None);
         }
 
+        if value.as_i64().is_some_and(|number| number < 1) {
+            self.problems.push(format!(
+                "`{KEY}` must be from 1 to 4294967295, or null for unlimited uses; got {value}."
+            ));
+            return None;
+        }
         let number = self.whole_number(KEY, value)?;
         match u32::try_from(number) {
             Ok(uses) if uses >= 1 => Some(Some(uses)),
@@ -478,7 +490,7 @@ mod tests {
     fn whitelist_must_be_a_list() {
         let checked = check(&with("whitelist", json!("@alice:example.org")));
         assert!(checked.problems[0].contains("`whitelist` must be a list"));
-        assert!(checked.authorization_broken);
+        assert!(checked.authorization_broken());
     }
 
     #[test]
@@ -491,7 +503,7 @@ mod tests {
 
     #[test]
     fn uses_and_expiry_ranges() {
-        assert!(problems_for("default_uses_allowed", json!(-1))[0].contains("whole number"));
+        assert!(problems_for("default_uses_allowed", json!(-1))[0].contains("from 1 to"));
         assert!(problems_for("default_uses_allowed", json!(0))[0].contains("from 1 to"));
         assert!(problems_for("default_uses_allowed", json!(4294967296u64))[0].contains("from 1"));
         assert!(problems_for("default_expiry_time", json!("1d"))[0].contains("whole number"));
@@ -522,7 +534,7 @@ mod tests {
     fn config_must_be_a_mapping() {
         let checked = check(&json!(["admin_api"]));
         assert_eq!(checked.problems.len(), 1);
-        assert!(checked.authorization_broken);
+        assert!(checked.authorization_broken());
     }
 
     #[test]

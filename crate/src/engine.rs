@@ -83,9 +83,10 @@ impl Default for Core {
 impl Core {
     /// A core that replies to every command that it is not configured yet.
     pub fn new() -> Core {
+        let not_configured = vec!["The plugin has not been configured yet.".to_owned()];
         let checked = Checked {
-            problems: vec!["The plugin has not been configured yet.".to_owned()],
-            authorization_broken: true,
+            problems: not_configured.clone(),
+            authorization_problems: not_configured,
             ..Checked::default()
         };
         Core {
@@ -207,10 +208,12 @@ impl Core {
     /// config has problems. Returns the refusal, if any.
     fn gatekeep(&self, message: &Message, log: &mut Vec<LogLine>) -> Option<reply::Reply> {
         if message.internal {
-            return (!self.checked.problems.is_empty()).then(|| self.config_problems_reply());
+            return (!self.checked.problems.is_empty()).then(|| config_problems_reply(&self.checked.problems));
         }
-        if self.checked.authorization_broken {
-            return Some(self.config_problems_reply());
+        // Anyone may be reading this reply, so it names only the whitelist
+        // problems: other values could hold a secret pasted into the wrong key.
+        if self.checked.authorization_broken() {
+            return Some(config_problems_reply(&self.checked.authorization_problems));
         }
 
         let decision = authorize(&self.shared.config, &message.sender, &message.room_id);
@@ -230,24 +233,9 @@ impl Core {
         }
 
         if !self.checked.problems.is_empty() {
-            return Some(self.config_problems_reply());
+            return Some(config_problems_reply(&self.checked.problems));
         }
         None
-    }
-
-    fn config_problems_reply(&self) -> reply::Reply {
-        let mut doc = Doc::new();
-        doc.paragraph(vec![text(
-            "The bot's configuration has problems; an admin must fix them in maubot's web UI:",
-        )]);
-        let items = self
-            .checked
-            .problems
-            .iter()
-            .map(|problem| reply::inline_code_spans(problem))
-            .collect();
-        doc.list(items);
-        doc.render(true)
     }
 
     fn flow_for(&self, command: Command, now: Timestamp) -> Result<Box<dyn Flow + Send>, reply::Reply> {
@@ -298,6 +286,16 @@ impl Core {
             expires_at: expires_at(expiry, now)?,
         })
     }
+}
+
+fn config_problems_reply(problems: &[String]) -> reply::Reply {
+    let mut doc = Doc::new();
+    doc.paragraph(vec![text(
+        "The bot's configuration has problems; an admin must fix them in maubot's web UI:",
+    )]);
+    let items = problems.iter().map(|problem| reply::inline_code_spans(problem)).collect();
+    doc.list(items);
+    doc.render(true)
 }
 
 fn usage_limit(uses: Uses) -> Option<u32> {

@@ -287,10 +287,14 @@ impl Runner {
         ));
 
         let message = match failure.kind {
-            FailureKind::Timeout => format!(
-                "MAS error: no answer within {} seconds. Check that MAS is running and reachable from the bot.",
-                seconds_text(tick.shared.config.http_timeout_ms)
-            ),
+            FailureKind::Timeout => {
+                let timeout = tick.shared.config.http_timeout_ms;
+                let unit = if timeout == 1000 { "second" } else { "seconds" };
+                format!(
+                    "MAS error: no answer within {} {unit}. Check that MAS is running and reachable from the bot.",
+                    seconds_text(timeout)
+                )
+            }
             FailureKind::Connection => "MAS error: could not connect to MAS or read its answer. Check `admin_api` and `token_url` and that MAS is running; details are in the bot's log.".to_owned(),
         };
         let failure = match pending {

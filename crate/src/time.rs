@@ -88,7 +88,8 @@ impl Expiry {
         match seconds {
             Some(seconds) if seconds > 0 && seconds <= MAX_EXPIRY_SECONDS => Ok(Expiry::After(seconds)),
             _ => Err(format!(
-                "`expiry` must be seconds greater than 0, a duration such as `12h`, `7d` or `1d12h`, a date such as `2027-01-31`, or `never`; not `{text}`."
+                "`expiry` must be seconds greater than 0, a duration such as `12h`, `7d` or `1d12h`, a date such as `2027-01-31`, or `never`; not `{}`.",
+                crate::reply::echo(text)
             )),
         }
     }

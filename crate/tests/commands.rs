@@ -473,6 +473,7 @@ fn broken_whitelist_refuses_everyone_with_the_reason() {
     let mut core = mas_token_core::Core::new();
     let mut config = config();
     config["whitelist"] = json!("@alice:example.org");
+    config["token_url"] = json!("secret-pasted-into-the-wrong-key");
     core.configure(&config);
     let message = mas_token_core::protocol::Message {
         sender: ALICE.to_owned(),
@@ -483,6 +484,8 @@ fn broken_whitelist_refuses_everyone_with_the_reason() {
     let (id, step) = core.start(NOW_MS, &message).expect("clock in range");
     assert_eq!(id, None);
     assert!(reply(&step).body.contains("`whitelist` must be a list"));
+    // Anyone may read this reply, so other keys' values stay out of it.
+    assert!(!reply(&step).body.contains("secret-pasted-into-the-wrong-key"), "{}", reply(&step).body);
 }
 
 #[test]

@@ -111,7 +111,7 @@ impl Target {
                 let reply = Doc::new()
                     .paragraph(vec![
                         text("Token "),
-                        code(self.name.text.clone()),
+                        code(reply::echo(&self.name.text)),
                         text(" is revoked, so it was not edited. Unrevoke it first if it should be usable again."),
                     ])
                     .render(true);
@@ -138,7 +138,7 @@ impl Target {
         let reply = Doc::new()
             .paragraph(vec![
                 text("Token "),
-                code(self.name.text.clone()),
+                code(reply::echo(&self.name.text)),
                 text(" not found: no registration token has that token string or ID. Token strings are case-sensitive."),
             ])
             .render(true);
@@ -259,7 +259,7 @@ impl Target {
         let reply = Doc::new()
             .paragraph(vec![
                 text("Token "),
-                code(self.name.text.clone()),
+                code(reply::echo(&self.name.text)),
                 text(format!(" {state}; nothing changed.")),
             ])
             .render(true);

@@ -116,6 +116,21 @@ pub fn inline_code_spans(message: &str) -> Vec<Inline> {
         .collect()
 }
 
+/// Longest user input, in characters, that a reply repeats.
+const MAX_ECHO_CHARS: usize = 64;
+
+/// User input as a reply repeats it: cut to [`MAX_ECHO_CHARS`] with an
+/// ellipsis, so a huge argument cannot make a reply too large for one event.
+pub fn echo(text: &str) -> String {
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(MAX_ECHO_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
+    }
+}
+
 /// The size a reply adds to an event: its two strings as JSON.
 pub fn encoded_size(reply: &Reply) -> usize {
     json_string_len(&reply.body) + json_string_len(&reply.html)
@@ -221,6 +236,14 @@ mod tests {
             .render(false);
         assert_eq!(reply.body, "Title\n- one\n- two");
         assert_eq!(reply.html, "<p><strong>Title</strong></p><ul><li>one</li><li>two</li></ul>");
+    }
+
+    #[test]
+    fn echo_cuts_long_input() {
+        assert_eq!(echo("short"), "short");
+        let long = "é".repeat(100);
+        assert_eq!(echo(&long).chars().count(), MAX_ECHO_CHARS + 1);
+        assert!(echo(&long).ends_with('…'));
     }
 
     #[test]
