@@ -149,6 +149,9 @@ impl Runner {
     }
 
     /// Requests an access token, after discovering the token endpoint if needed.
+    // TODO: commands that start together with no usable token each request
+    // one; sharing a single in-flight request needs a way for a command to
+    // wait on another, which the step protocol does not have yet.
     fn request_token(
         &mut self,
         shared: &mut Shared,
