@@ -331,20 +331,26 @@ class Terminal:
             self.master = -1
 
     def wait(self, timeout: float = 30) -> int:
-        status = self.process.wait(timeout=timeout)
-        # Drain what is left, so the assertions see the whole output.
+        """Wait for the console to exit, reading its output meanwhile.
+
+        A console that writes more than the terminal buffers while nobody
+        reads would block and never exit, so the output is drained the whole time.
+        """
+        deadline = time.monotonic() + timeout
         while True:
+            status = self.process.poll()
             ready, _, _ = select.select([self.master], [], [], 0.2)
-            if not ready:
-                break
-            try:
-                chunk = os.read(self.master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            self.output += chunk.decode("utf-8", errors="replace")
-        return status
+            chunk = b""
+            if ready:
+                try:
+                    chunk = os.read(self.master, 4096)
+                except OSError:
+                    chunk = b""
+                self.output += chunk.decode("utf-8", errors="replace")
+            if status is not None and not chunk:
+                return status
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the console did not exit within {timeout} s; output:\n{self.output}")
 
 
 PROMPT = f"{console.DEFAULT_SENDER}> "

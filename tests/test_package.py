@@ -29,6 +29,9 @@ def _expected_files() -> set[str]:
     return {"maubot.yaml", "base-config.yaml", WASM_NAME} | modules
 
 
+VENDOR = "mas_token_bot/_vendor/"
+
+
 @pytest.fixture
 def isolated_imports() -> Iterator[None]:
     """Undo what ZippedPluginLoader does to sys.modules and its class-level caches.
@@ -54,7 +57,19 @@ def test_archive_holds_expected_files(built_plugin: BuiltPlugin) -> None:
     with zipfile.ZipFile(built_plugin.mbp) as archive:
         names = set(archive.namelist())
 
-    assert names == _expected_files()
+    vendored = {name for name in names if name.startswith(VENDOR)}
+    pwasm_modules = {name for name in vendored if name.startswith(VENDOR + "pwasm/")}
+
+    assert names - vendored == _expected_files()
+    assert VENDOR + "__init__.py" in vendored
+    assert VENDOR + "pwasm-LICENSE" in vendored
+    assert VENDOR + "pwasm/__init__.py" in pwasm_modules
+    assert all(name.endswith(".py") and name.count("/") == 3 for name in pwasm_modules), pwasm_modules
+    assert vendored - pwasm_modules == {
+        VENDOR + "__init__.py",
+        VENDOR + "pwasm-LICENSE",
+        *(name for name in vendored if name.startswith(VENDOR + "pwasm-") and name.endswith(".METADATA")),
+    }
 
 
 def test_archive_entries_sorted_and_dated(built_plugin: BuiltPlugin) -> None:
