@@ -118,7 +118,7 @@ pub fn check(value: &Value) -> Checked {
         None => reader.missing("token_url", "or set `mas_url`"),
     };
     config.client_id = reader.required_string("client_id");
-    reader.required_string("client_secret");
+    reader.required_secret("client_secret");
     if let Some(scope) = reader.optional_string("token_scope") {
         config.token_scope = scope;
     }
@@ -187,6 +187,22 @@ impl<'a> Reader<'a> {
                 ));
                 String::new()
             }
+        }
+    }
+
+    /// Like `required_string`, but a problem names only the value's type,
+    /// because messages reach the log and the room.
+    fn required_secret(&mut self, key: &str) {
+        match self.present(key) {
+            None => self.problems.push(format!("`{key}` is missing: set it in the plugin config.")),
+            Some(Value::String(text)) if text.trim().is_empty() => {
+                self.problems.push(format!("`{key}` is empty: set it in the plugin config."))
+            }
+            Some(Value::String(_)) => {}
+            Some(other) => self.problems.push(format!(
+                "`{key}` must be a string; put its value in quotes (it is {}).",
+                kind_of(other)
+            )),
         }
     }
 
@@ -285,6 +301,12 @@ impl<'a> Reader<'a> {
             return Some(None);
         }
 
+        if value.as_i64().is_some_and(|number| number < 0) {
+            self.problems.push(format!(
+                "`{KEY}` must be 0 or more seconds (0 or null: no expiry); got {value}."
+            ));
+            return None;
+        }
         let seconds = self.whole_number(KEY, value)?;
         if seconds == 0 {
             return Some(None);
@@ -375,6 +397,17 @@ fn is_matrix_id(id: &str, sigil: char) -> bool {
     match rest.split_once(':') {
         Some((local, server)) => !local.is_empty() && !server.is_empty(),
         None => sigil == '!',
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
     }
 }
 
@@ -535,6 +568,20 @@ mod tests {
         let checked = check(&json!(["admin_api"]));
         assert_eq!(checked.problems.len(), 1);
         assert!(checked.authorization_broken());
+    }
+
+    #[test]
+    fn secret_value_is_never_repeated() {
+        let problems = problems_for("client_secret", json!(123456789012345u64));
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("`client_secret` must be a string"), "{problems:?}");
+        assert!(!problems[0].contains("123456789012345"), "{problems:?}");
+    }
+
+    #[test]
+    fn negative_expiry_names_the_range() {
+        let problems = problems_for("default_expiry_time", json!(-5));
+        assert!(problems[0].contains("0 or more seconds"), "{problems:?}");
     }
 
     #[test]

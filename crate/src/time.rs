@@ -41,12 +41,23 @@ pub fn to_display(time: Timestamp) -> String {
 /// How far `time` is from `now` in words: `in 6 days`, `3 hours ago`, `now`.
 pub fn relative(time: Timestamp, now: Timestamp) -> String {
     let delta = time.signed_duration_since(now);
-    if delta.num_seconds().abs() < 1 {
+    // chrono-humanize says "now" below about ten seconds and would add a
+    // tense to it ("in now"), so short spans are "now" here.
+    if delta.num_seconds().abs() < NOW_SECONDS {
         return "now".to_owned();
     }
+
+    // Round to whole minutes: chrono-humanize truncates, so an expiry set to
+    // three days a moment ago would read "in 2 days".
+    let seconds = delta.num_seconds();
+    let minutes = (seconds + if seconds >= 0 { 30 } else { -30 }) / 60;
+    let rounded = TimeDelta::try_minutes(minutes).unwrap_or(delta);
     let tense = if delta > TimeDelta::zero() { Tense::Future } else { Tense::Past };
-    HumanTime::from(delta).to_text_en(Accuracy::Rough, tense)
+    HumanTime::from(rounded).to_text_en(Accuracy::Rough, tense)
 }
+
+/// Spans shorter than this many seconds read as "now".
+const NOW_SECONDS: i64 = 45;
 
 /// Absolute and relative, e.g. `2026-12-11 20:07 UTC (in 7 days)`.
 pub fn to_display_relative(time: Timestamp, now: Timestamp) -> String {
@@ -88,7 +99,7 @@ impl Expiry {
         match seconds {
             Some(seconds) if seconds > 0 && seconds <= MAX_EXPIRY_SECONDS => Ok(Expiry::After(seconds)),
             _ => Err(format!(
-                "`expiry` must be seconds greater than 0, a duration such as `12h`, `7d` or `1d12h`, a date such as `2027-01-31`, or `never`; not `{}`.",
+                "`expiry` must be seconds greater than 0, a duration such as `12h`, `7d` or `1d12h`, a date or date-time such as `2027-01-31` or `2027-01-31T12:00` (UTC unless an offset follows), or `never`; not `{}`.",
                 crate::reply::echo(text)
             )),
         }
@@ -113,6 +124,16 @@ impl Expiry {
 fn parse_date_time(text: &str) -> Option<Timestamp> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Some(time.with_timezone(&Utc));
+    }
+    // A trailing Z is UTC; chrono's %z wants a numeric offset.
+    let text_with_offset = match text.strip_suffix(['Z', 'z']) {
+        Some(rest) => format!("{rest}+00:00"),
+        None => text.to_owned(),
+    };
+    for format in ["%Y-%m-%dT%H:%M%#z", "%Y-%m-%d %H:%M%#z", "%Y-%m-%dT%H:%M:%S%#z"] {
+        if let Ok(time) = DateTime::parse_from_str(&text_with_offset, format) {
+            return Some(time.with_timezone(&Utc));
+        }
     }
     for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
@@ -177,6 +198,9 @@ mod tests {
         assert_eq!(at("2027-01-31T12:30"), "2027-01-31T12:30:00Z");
         assert_eq!(at("2027-01-31 12:30:15"), "2027-01-31T12:30:15Z");
         assert_eq!(at("2027-01-31T12:00:00+02:00"), "2027-01-31T10:00:00Z");
+        assert_eq!(at("2027-01-31T12:00+02:00"), "2027-01-31T10:00:00Z");
+        assert_eq!(at("2027-01-31T12:00+0200"), "2027-01-31T10:00:00Z");
+        assert_eq!(at("2027-01-31T12:00Z"), "2027-01-31T12:00:00Z");
     }
 
     #[test]
@@ -202,6 +226,16 @@ mod tests {
         assert_eq!(relative(later, now), "in 6 days");
         assert_eq!(relative(now, later), "6 days ago");
         assert_eq!(relative(now, now), "now");
+        assert_eq!(relative(add_seconds(now, 5).expect("in range"), now), "now");
+    }
+
+    #[test]
+    fn relative_times_round_to_the_nearest_unit() {
+        let now = from_millis(1_796_414_400_000).expect("in range");
+        let cases = [(3 * 86_400 - 2, "in 3 days"), (12 * 3_600 - 1, "in 12 hours"), (30 * 60 - 3, "in 30 minutes")];
+        for (seconds, expected) in cases {
+            assert_eq!(relative(add_seconds(now, seconds).expect("in range"), now), expected, "{seconds}");
+        }
     }
 
     #[test]

@@ -55,8 +55,14 @@ fn report(cx: &Context<'_>, checks: [Check; 4], valid_count: Option<u64>) -> Rep
     let failed = checks.iter().any(|check| matches!(check, Check::Failed(_)));
     let [endpoint, credentials, scope, admin] = checks;
 
+    // With only `mas_url` set, the token endpoint comes from discovery.
+    let token_endpoint = if cx.config.token_url.is_empty() {
+        format!("{}/.well-known/openid-configuration", cx.config.mas_url)
+    } else {
+        cx.config.token_url.clone()
+    };
     let mut items = vec![
-        check_item(vec![text("Token endpoint reachable ("), code(cx.config.token_url.clone()), text(")")], &endpoint),
+        check_item(vec![text("Token endpoint reachable ("), code(token_endpoint), text(")")], &endpoint),
         check_item(vec![text("Client credentials accepted ("), code(cx.config.client_id.clone()), text(")")], &credentials),
         check_item(vec![text("Scope granted ("), code(cx.config.token_scope.clone()), text(")")], &scope),
         check_item(vec![text("Admin API reachable ("), code(cx.config.admin_api.clone()), text(")")], &admin),

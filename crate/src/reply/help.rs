@@ -23,6 +23,7 @@ fn subcommand_item(base_command: &str, subcommand: Subcommand) -> Vec<Inline> {
     if !example.is_empty() {
         item.push(text(" Example: "));
         item.push(code(format!("!{base_command} {name} {example}")));
+        item.push(text("."));
     }
     let aliases = subcommand.aliases();
     if !aliases.is_empty() {
@@ -50,11 +51,15 @@ pub fn help(base_command: &str) -> Reply {
             text(", "),
             code("7d"),
             text(", "),
+            code("2w"),
+            text(", "),
             code("1d12h"),
-            text("), a date or date-time in UTC ("),
+            text("), a date or date-time in UTC unless an offset follows ("),
             code("2027-01-31"),
             text(", "),
             code("2027-01-31T12:00"),
+            text(", "),
+            code("2027-01-31T12:00+02:00"),
             text("), or "),
             code("never"),
             text("."),
