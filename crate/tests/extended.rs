@@ -240,6 +240,26 @@ fn mas_url_discovers_the_token_endpoint() {
     assert!(http_request(&step).url.starts_with("https://auth.example.org/api/admin/v1/user-registration-tokens?"));
 }
 
+/// The README, whose command table must show the same examples as `help`.
+const README: &str = include_str!("../../README.md");
+
+#[test]
+fn help_examples_appear_in_the_readme() {
+    let mut harness = Harness::new();
+    let (_, step) = harness.send("!token help");
+    let reply = reply(&step);
+    let examples: Vec<&str> = reply
+        .body
+        .split("Example: `")
+        .skip(1)
+        .filter_map(|rest| rest.split('`').next())
+        .collect();
+    assert!(examples.len() >= 6, "{}", reply.body);
+    for example in examples {
+        assert!(README.contains(&format!("`{example}`")), "README lacks the help example `{example}`");
+    }
+}
+
 #[test]
 fn help_lists_every_subcommand_with_an_example() {
     let mut config = config();
