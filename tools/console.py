@@ -113,12 +113,19 @@ def ask_confirmation(body: str, mas_host: str) -> bool:
 # The sample data in the emulator.
 
 def seed_sample_tokens(emulator) -> None:
-    """Create tokens in every state the bot reports, with times relative to the emulator's clock."""
+    """Create tokens in every state the bot reports, with times relative to the emulator's clock.
+
+    The token strings are fixed, so scripts and the README can name them.
+    """
     now = emulator.clock.now_ns() / 1e9
-    emulator.add_token(usage_limit=None, times_used=17, created_at=now - 90 * DAY_S, last_used_at=now - 2 * DAY_S)
-    emulator.add_token(usage_limit=1, times_used=0, created_at=now - 20 * DAY_S, expires_at=now - 13 * DAY_S)
-    emulator.add_token(usage_limit=3, times_used=1, created_at=now - 10 * DAY_S, revoked=now - DAY_S)
-    emulator.add_token(usage_limit=3, times_used=3, created_at=now - 6 * DAY_S, expires_at=now + DAY_S)
+    emulator.add_token(token="staff-unlimited", usage_limit=None, times_used=17, created_at=now - 90 * DAY_S,
+                       last_used_at=now - 2 * DAY_S)
+    emulator.add_token(token="spring-expired", usage_limit=1, times_used=0, created_at=now - 20 * DAY_S,
+                       expires_at=now - 13 * DAY_S)
+    emulator.add_token(token="meetup-revoked", usage_limit=3, times_used=1, created_at=now - 10 * DAY_S,
+                       revoked=now - DAY_S)
+    emulator.add_token(token="workshop-used-up", usage_limit=3, times_used=3, created_at=now - 6 * DAY_S,
+                       expires_at=now + DAY_S)
     emulator.add_token(
         token="welcome-aboard",
         usage_limit=10,
@@ -126,7 +133,8 @@ def seed_sample_tokens(emulator) -> None:
         created_at=now - 4 * DAY_S,
         expires_at=now + 26 * DAY_S,
     )
-    emulator.add_token(usage_limit=5, times_used=0, created_at=now - 3600, expires_at=now + 7 * DAY_S - 3600)
+    emulator.add_token(token="team-onboarding", usage_limit=5, times_used=0, created_at=now - 3600,
+                       expires_at=now + 7 * DAY_S - 3600)
 
 
 def emulator_plugin_config(emulator, sender: str) -> PluginConfig:
