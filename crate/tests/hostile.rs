@@ -10,6 +10,15 @@ use common::*;
 use mas_token_core::protocol::{HttpRequest, HttpResponse, Step};
 use proptest::prelude::*;
 
+/// Number of cases per property: `HOSTILE_CASES` when set (`./worker fuzz`
+/// runs long), otherwise `default`, which keeps CI short.
+fn cases(default: u32) -> u32 {
+    std::env::var("HOSTILE_CASES")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Pieces that break naive URL building, joined at random into identifiers.
 const NASTY: &[&str] = &[
     "/", "..", "../", "%2f", "%2F", "%2e%2e", "?", "#", "&", "=", "+", " ", "\t", "\\", "\"", "'", "<", ">",
@@ -64,7 +73,7 @@ fn assert_step_allowed(step: &Step) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(10_000))]
+    #![proptest_config(ProptestConfig::with_cases(cases(10_000)))]
 
     #[test]
     fn random_identifiers_stay_on_allowed_paths(name in identifier(), command in 0usize..5) {
@@ -94,7 +103,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    #![proptest_config(ProptestConfig::with_cases(cases(2_000)))]
 
     #[test]
     fn random_command_lines_never_panic(line in "\\PC{0,200}", prefix in prop::sample::select(vec!["!token ", "!token generate ", "!token edit x ", "!token list ", ""])) {
