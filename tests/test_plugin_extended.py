@@ -207,6 +207,35 @@ async def test_edit_revoked_token_rejected(harness: Harness, emulator: MasEmulat
     assert token.expires_at_ns is None
 
 
+async def test_edit_expired_token_extends_expiry(harness: Harness, emulator: MasEmulator) -> None:
+    # Only revoked tokens are rejected, so an expired token can get a new expiry.
+    fix_clocks(harness, emulator)
+    target = emulator.add_token(token="expired-edit", expires_at="2026-01-01T00:00:00Z")
+
+    body = only_reply(await harness.send("!token edit expired-edit expires 2027-01-31 12:00"))["body"]
+
+    assert emulator.get_token(target).expires_at_ns == rfc3339_to_ns("2027-01-31T12:00:00Z")
+    assert "expires 2026-01-01 00:00 UTC" in body
+    assert "→ 2027-01-31 12:00 UTC" in body
+    puts = put_requests(emulator)
+    assert len(puts) == 1
+    assert json.loads(puts[0].body) == {"expires_at": "2027-01-31T12:00:00Z"}
+
+
+async def test_past_expiry_rejected_without_request(harness: Harness, emulator: MasEmulator) -> None:
+    fix_clocks(harness, emulator)
+    target = emulator.add_token(token="keeps-expiry", expires_at="2027-01-31T00:00:00Z")
+
+    for command in ("!token generate 1 2020-01-01", "!token edit keeps-expiry expires 2020-01-01"):
+        body = only_reply(await harness.send(command))["body"]
+
+        assert "The expiry 2020-01-01 00:00 UTC is in the past." in body
+
+    assert create_requests(emulator) == []
+    assert put_requests(emulator) == []
+    assert emulator.get_token(target).expires_at_ns == rfc3339_to_ns("2027-01-31T00:00:00Z")
+
+
 # list with a state, and the summary of plain list
 
 
@@ -273,6 +302,23 @@ async def test_list_summary_when_all_active(harness: Harness, emulator: MasEmula
     assert body.splitlines()[0] == "Registration tokens: 3 active, 0 revoked, 0 expired, 0 used up"
 
 
+async def test_list_summary_counts_beyond_one_page(harness: Harness, emulator: MasEmulator) -> None:
+    # More tokens per state than one list page holds on either engine (300
+    # with wasmtime, 30 with the fallback), so the counts must come from MAS.
+    emulator.seed_tokens(310)
+    emulator.seed_tokens(305, revoked=True)
+    emulator.seed_tokens(302, expires_at=PAST_EXPIRY)
+    emulator.seed_tokens(301, usage_limit=1, times_used=1)
+
+    body = only_reply(await harness.send("!token list"))["body"]
+    revoked_body = only_reply(await harness.send("!token list revoked"))["body"]
+
+    assert body.splitlines()[0] == "Registration tokens: 310 active, 305 revoked, 302 expired, 301 used up"
+    assert "Valid (310)" in body
+    assert "Invalid, newest first (908)" in body
+    assert revoked_body.splitlines()[0] == "Registration tokens: 305 revoked"
+
+
 # generate
 
 
@@ -337,6 +383,28 @@ async def test_generate_expiry_forms_exact(harness: Harness, emulator: MasEmulat
     assert len(tokens) == 1
     assert tokens[0].usage_limit == 1
     assert tokens[0].expires_at_ns == rfc3339_to_ns(expected)
+
+
+async def test_ulid_shaped_string_found_by_search(harness: Harness, emulator: MasEmulator) -> None:
+    # A custom token string that parses as a ULID is tried as an ID first, and
+    # MAS's 404 for that ID leads to a search by string.
+    fix_clocks(harness, emulator)
+    ulid_shaped = "01JD4ZQ7X6G8K2N3P5R7T9V1W3"
+    emulator.seed_tokens(5)
+    created = emulator.get_token(emulator.add_token(token=ulid_shaped, usage_limit=2))
+    assert created.id != ulid_shaped
+
+    edited = only_reply(await harness.send(f"!token edit {ulid_shaped} uses 9"))["body"]
+    revoked = only_reply(await harness.send(f"!token delete {ulid_shaped}"))["body"]
+
+    assert "uses 0 / 2 → 0 / 9" in edited
+    assert "Revoked" in revoked
+    assert created.usage_limit == 9
+    assert created.revoked_at_ns is not None
+    statuses = [(record.method, record.path, record.status) for record in admin_requests(emulator)]
+    assert ("GET", f"{TOKENS_PATH}/{ulid_shaped}", 404) in statuses
+    assert ("PUT", f"{TOKENS_PATH}/{created.id}", 200) in statuses
+    assert ("POST", f"{TOKENS_PATH}/{created.id}/revoke", 200) in statuses
 
 
 # Aliases
@@ -487,6 +555,18 @@ async def test_status_all_checks_pass(harness: Harness, emulator: MasEmulator) -
     lists = list_requests(emulator)
     assert len(lists) == 1
     assert query_of(lists[0]) == {"filter[valid]": "true", "count": "only"}
+
+
+async def test_status_requests_fresh_access_token(harness: Harness, emulator: MasEmulator) -> None:
+    # A cached access token proves nothing about the credentials, so status
+    # requests a new one even while the cached one is still valid.
+    only_reply(await harness.send("!token list"))
+    assert len(token_endpoint_requests(emulator)) == 1
+
+    body = only_reply(await harness.send("!token status"))["body"]
+
+    assert "everything works" in body
+    assert len(token_endpoint_requests(emulator)) == 2
 
 
 async def test_status_wrong_secret_names_key(make_plugin: Any, emulator: MasEmulator) -> None:
