@@ -2,9 +2,12 @@
 # Install the pinned Synapse and maubot into virtual environments under .e2e/
 # for the end-to-end test. Each server gets its own venv, so each runs on the
 # dependency versions it resolves alone: in one venv, maubot 0.6.0's bcrypt<5
-# would hold Synapse back to bcrypt 4. A stamp file in each venv records the
-# Python version and the requirements it was built from: a matching stamp skips
-# the install, anything else rebuilds that venv from scratch.
+# would hold Synapse back to bcrypt 4. maubot gets two venvs: venv-maubot has
+# wasmtime, and venv-maubot-nowasm is a stock maubot without it, where the
+# plugin falls back to its bundled interpreter. A stamp file in each venv
+# records the Python version and the requirements it was built from: a
+# matching stamp skips the install, anything else rebuilds that venv from
+# scratch.
 #
 # Usage: tests/e2e/install.sh      (E2E_DIR overrides .e2e/, E2E_PYTHON the interpreter)
 set -euo pipefail
@@ -16,6 +19,11 @@ python=${E2E_PYTHON:-python3}
 # tests/e2e/stack.py runs this script before every end-to-end run.
 synapse_requirements=("matrix-synapse==1.163.2")
 maubot_requirements=("maubot==0.6.0" "wasmtime==51.0.0")
+maubot_nowasm_requirements=("maubot==0.6.0")
+# The no-wasmtime venv is only useful if wasmtime really fails to import there.
+maubot_nowasm_check='import maubot, importlib.util, sys
+if importlib.util.find_spec("wasmtime") is not None:
+    sys.exit("wasmtime is importable, but this venv must not have it")'
 
 if ! command -v "$python" >/dev/null; then
   echo "install.sh: Python interpreter '$python' not found; set E2E_PYTHON to a Python 3.10 or newer executable (maubot 0.6.0 and Synapse 1.163 require it)" >&2
@@ -61,14 +69,18 @@ mkdir -p "$e2e_dir"
 exec 9>"$e2e_dir/install.lock"
 flock 9
 
-# The two installs are independent and mostly wait on the network, so run them
-# in parallel and fail if either fails.
+# The three installs are independent and mostly wait on the network, so run
+# them in parallel and fail if any fails. All three use pip's default cache,
+# so the two maubot venvs download shared packages only once when it is warm.
 install_venv synapse "import synapse.app.homeserver" "${synapse_requirements[@]}" &
 synapse_pid=$!
 install_venv maubot "import maubot, wasmtime" "${maubot_requirements[@]}" &
 maubot_pid=$!
+install_venv maubot-nowasm "$maubot_nowasm_check" "${maubot_nowasm_requirements[@]}" &
+maubot_nowasm_pid=$!
 
 status=0
 wait "$synapse_pid" || status=1
 wait "$maubot_pid" || status=1
+wait "$maubot_nowasm_pid" || status=1
 exit "$status"

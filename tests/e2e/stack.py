@@ -32,7 +32,26 @@ RUNS_DIR = E2E_DIR / "runs"
 KEEP_RUNS_SECONDS = 3600
 INSTALL_SCRIPT = Path(__file__).with_name("install.sh")
 SYNAPSE_PYTHON = E2E_DIR / "venv-synapse" / "bin" / "python"
-MAUBOT_PYTHON = E2E_DIR / "venv-maubot" / "bin" / "python"
+
+
+@dataclass(frozen=True)
+class MaubotEnvironment:
+    """A maubot venv from install.sh and the wasm engine the plugin should pick in it."""
+
+    name: str
+    python: Path
+    has_wasmtime: bool
+    # The engine and library names as bot.py logs them at start.
+    engine: str
+    engine_library: str
+
+
+MAUBOT_ENVIRONMENTS = [
+    MaubotEnvironment("wasmtime", E2E_DIR / "venv-maubot" / "bin" / "python",
+                      has_wasmtime=True, engine="wasmtime", engine_library="wasmtime"),
+    MaubotEnvironment("no-wasmtime", E2E_DIR / "venv-maubot-nowasm" / "bin" / "python",
+                      has_wasmtime=False, engine="fallback", engine_library="pwasm"),
+]
 
 # Files and folders whose changes make dist/*.mbp stale.
 PLUGIN_SOURCES = ["maubot.yaml", "base-config.yaml", "Cargo.toml", "Cargo.lock",
@@ -164,6 +183,7 @@ class Rooms:
 @dataclass
 class Stack:
     session: aiohttp.ClientSession
+    maubot_env: MaubotEnvironment = MAUBOT_ENVIRONMENTS[0]
     run_dir: Path = field(default_factory=new_run_dir)
     redactor: Redactor = field(default_factory=Redactor)
     servers: list[ServerProcess] = field(default_factory=list)
@@ -178,6 +198,9 @@ class Stack:
     maubot: maubot_server.MaubotAdmin | None = None
     control: emulator.EmulatorControl | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    # The token that the first test generated, as the emulator stores it.
+    # Later tests on the same stack reuse it.
+    generated: dict[str, Any] = field(default_factory=dict)
 
     def step(self, name: str, timeout: float = 60) -> Step:
         """Return a context manager that runs one named step with a time limit."""
@@ -186,7 +209,7 @@ class Stack:
     def __repr__(self) -> str:
         # The default dataclass repr would show the secrets that pytest must
         # never print.
-        return f"Stack(run_dir={str(self.run_dir)!r})"
+        return f"Stack(maubot_env={self.maubot_env.name!r}, run_dir={str(self.run_dir)!r})"
 
     def server(self, name: str) -> ServerProcess:
         for server in self.servers:
@@ -238,7 +261,7 @@ class Stack:
                                      f"it: started={instance.get('started')}")
 
     async def _start_servers(self) -> None:
-        for python in (SYNAPSE_PYTHON, MAUBOT_PYTHON):
+        for python in (SYNAPSE_PYTHON, self.maubot_env.python):
             if not python.exists():
                 raise RuntimeError(f"{python} is missing; run tests/e2e/install.sh")
 
@@ -260,7 +283,7 @@ class Stack:
         maubot_dir = self.run_dir / "maubot"
         maubot_config = maubot_server.write_config(maubot_dir, maubot_port, self._maubot_admin,
                                                    self._maubot_password, unshared_secret)
-        maubot_process = maubot_server.make_process(MAUBOT_PYTHON, maubot_config,
+        maubot_process = maubot_server.make_process(self.maubot_env.python, maubot_config,
                                                     maubot_dir / "maubot.stdout.log")
         self.maubot_url = f"http://127.0.0.1:{maubot_port}"
 

@@ -2,15 +2,19 @@
 
 Synapse and maubot are the PyPI releases pinned in tests/e2e/install.sh, run as
 separate processes on loopback ports. The only stand-in is the project's MAS
-emulator (tests/mas_emulator). The tests share one stack and run in file
-order: later tests expect the token that the first one generates, and the
-secret scan runs last, stops the servers and then reads their complete logs.
+emulator (tests/mas_emulator). The whole file runs twice, once per maubot venv
+in MAUBOT_ENVIRONMENTS: with wasmtime, and as a stock maubot without it, where
+the plugin runs its core in the bundled interpreter. pytest stops one stack
+before it starts the next. The tests of one environment share its stack and
+run in file order: later tests expect the token that the first one generates,
+and the last two stop the servers and then read their complete logs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from datetime import datetime
 from collections.abc import AsyncIterator
@@ -20,7 +24,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from .stack import Stack, ensure_plugin_built, install_servers
+from .stack import MAUBOT_ENVIRONMENTS, MaubotEnvironment, Stack, ensure_plugin_built, install_servers
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -35,15 +39,20 @@ SETTLE_SECONDS = 2.0
 # A refusal is one short sentence, so a longer reply likely contains data.
 MAX_REFUSAL_CHARS = 300
 
-# The token that test_whitelisted_user_manages_token generated, as the
-# emulator stores it. The later tests reuse it.
-generated: dict[str, Any] = {}
+# The plugin's warning when it falls back to pwasm, and the install command
+# the warning must name (WASMTIME_PIN in python-shim/mas_token_bot/engine.py).
+FALLBACK_WARNING = "wasmtime is not usable"
+WASMTIME_INSTALL_COMMAND = "`pip install wasmtime==51.0.0`"
+# The start of bot.py's INFO line that names the engine.
+ENGINE_STARTED = "Started the wasm core with the "
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def stack() -> AsyncIterator[Stack]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=MAUBOT_ENVIRONMENTS,
+                        ids=lambda environment: environment.name)
+async def stack(request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
+    environment: MaubotEnvironment = request.param
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-        stack = Stack(session)
+        stack = Stack(session, maubot_env=environment)
         try:
             async with stack.step("install Synapse and maubot (tests/e2e/install.sh)",
                                   timeout=1500):
@@ -156,7 +165,7 @@ async def test_whitelisted_user_manages_token(stack: Stack) -> None:
         new_ids = sorted(set(after) - set(before))
         assert len(new_ids) == 1, f"expected 1 new token in MAS, found {len(new_ids)}"
         token = after[new_ids[0]]
-        generated.update(token)
+        stack.generated.update(token)
         assert_reply_mentions(reply, token["token"], "the new token")
         assert token.get("usage_limit") == 1, (
             f"new token has usage_limit {token.get('usage_limit')!r}, expected the "
@@ -194,7 +203,7 @@ async def test_whitelisted_user_manages_token(stack: Stack) -> None:
 
 
 async def test_unlisted_user_refused(stack: Stack) -> None:
-    token = generated
+    token = stack.generated
     assert token, "no generated token: test_whitelisted_user_manages_token failed first"
     room = stack.rooms.general
     for command in ("!token generate", "!token list", f"!token delete {token['token']}",
@@ -204,7 +213,7 @@ async def test_unlisted_user_refused(stack: Stack) -> None:
 
 
 async def test_room_whitelist_only_in_listed_room(stack: Stack) -> None:
-    token = generated
+    token = stack.generated
     assert token, "no generated token: test_whitelisted_user_manages_token failed first"
 
     async with stack.step("bob: !token list works in the whitelisted room"):
@@ -274,3 +283,48 @@ async def test_no_secret_in_logs_or_events(stack: Stack) -> None:
                  for secret_name, secret in secrets.items()
                  if secret in text]
         assert not leaks, "secrets found: " + "; ".join(leaks)
+
+
+async def test_engine_choice_logged(stack: Stack) -> None:
+    environment = stack.maubot_env
+
+    async with stack.step("check that `import wasmtime` works only where expected"):
+        result = await asyncio.to_thread(
+            subprocess.run, [str(environment.python), "-c", "import wasmtime"],
+            capture_output=True, text=True, timeout=60)
+        imported = result.returncode == 0
+        assert imported == environment.has_wasmtime, (
+            f"`import wasmtime` in {environment.python} exited with code {result.returncode}, "
+            f"but this environment should {'' if environment.has_wasmtime else 'not '}have "
+            f"wasmtime: {result.stderr[-500:]!r}")
+
+    async with stack.step("stop the servers so that their logs are complete"):
+        await asyncio.to_thread(stack.stop)
+
+    async with stack.step(f"maubot's log names the {environment.engine} engine"):
+        lines = []
+        for name in ("maubot", "maubot log"):
+            lines.extend(stack.server(name).read_log().splitlines())
+
+        started = [line for line in lines if ENGINE_STARTED in line]
+        assert started, f"maubot's log has no line containing {ENGINE_STARTED!r}"
+        expected = f"{ENGINE_STARTED}{environment.engine} engine ({environment.engine_library} "
+        for line in started:
+            assert "[INFO@" in line, f"the engine line is not logged at INFO: {line!r}"
+            assert expected in line, (
+                f"the engine line does not contain {expected!r}: {line!r}")
+
+        warnings = [line for line in lines if FALLBACK_WARNING in line]
+        if environment.has_wasmtime:
+            assert not warnings, (
+                f"maubot has wasmtime but logged {len(warnings)} {FALLBACK_WARNING!r} "
+                f"warnings: {warnings[0]!r}")
+        else:
+            assert len(warnings) == 1, (
+                f"expected one {FALLBACK_WARNING!r} warning in maubot's log, "
+                f"found {len(warnings)}")
+            assert "[WARNING@" in warnings[0], (
+                f"the fallback message is not logged as a warning: {warnings[0]!r}")
+            assert WASMTIME_INSTALL_COMMAND in warnings[0], (
+                f"the fallback warning does not name {WASMTIME_INSTALL_COMMAND}: "
+                f"{warnings[0]!r}")
