@@ -46,6 +46,14 @@ WASMTIME_INSTALL_COMMAND = "`pip install wasmtime==51.0.0`"
 # The start of bot.py's INFO line that names the engine.
 ENGINE_STARTED = "Started the wasm core with the "
 
+# The token string that test_extended_commands chooses with --token.
+CHOSEN_TOKEN = "welcome-e2e"
+# Every subcommand name that `!token help` lists, and the "Also: ..." notes
+# that name the aliases (Subcommand in crate/src/command.rs).
+HELP_SUBCOMMANDS = ("list", "show", "generate", "edit", "delete", "unrevoke", "status", "help")
+HELP_ALIASES = ("Also: ls.", "Also: info.", "Also: new, create.", "Also: revoke.",
+                "Also: restore.")
+
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=MAUBOT_ENVIRONMENTS,
                         ids=lambda environment: environment.name)
@@ -200,6 +208,107 @@ async def test_whitelisted_user_manages_token(stack: Stack) -> None:
         assert not restored.get("revoked_at"), "MAS token is still revoked after !token unrevoke"
         assert token["token"] in reply["body"] or token["id"] in reply["body"], (
             f"reply to !token unrevoke names neither the token nor its ID: {reply['body']!r}")
+
+
+async def test_extended_commands(stack: Stack) -> None:
+    room = stack.rooms.general
+    first_token = stack.generated
+    assert first_token, "no generated token: test_whitelisted_user_manages_token failed first"
+
+    async with stack.step("alice: !token help"):
+        requests_before = await mas_request_count(stack)
+        reply = await single_reply(stack, "alice", room, "!token help")
+        for name in HELP_SUBCOMMANDS:
+            assert_reply_mentions(reply, f"!token {name}", f"the {name} subcommand")
+        for aliases in HELP_ALIASES:
+            assert_reply_mentions(reply, aliases, f"the aliases {aliases!r}")
+        assert await mas_request_count(stack) == requests_before, "!token help made MAS requests"
+
+    async with stack.step("alice: !token status"):
+        state = await stack.control.state()
+        access_tokens_before = len(state["issued_access_tokens"])
+        valid_count = sum(1 for token in state["tokens"] if token["valid"])
+        reply = await single_reply(stack, "alice", room, "!token status")
+        assert "formatted_body" in reply, "the status reply has no formatted_body"
+        for key in ("body", "formatted_body"):
+            text = reply.get(key, "")
+            assert text.count("✅") == 4, f"expected 4 passed checks (✅) in the {key}: {text!r}"
+            assert "❌" not in text, f"the {key} reports a failed check: {text!r}"
+            assert "⏸" not in text, f"the {key} reports an unchecked step: {text!r}"
+        assert_reply_mentions(reply, "everything works", "the all-passed heading")
+        # No trailing "s", so that "1 valid registration token" matches too.
+        assert_reply_mentions(reply, f"{valid_count} valid registration token",
+                              f"the emulator's count of {valid_count} valid tokens")
+        state = await stack.control.state()
+        assert len(state["issued_access_tokens"]) > access_tokens_before, (
+            "!token status did not request a new access token, so it did not check the "
+            "credentials")
+
+    async with stack.step(f"alice: !token generate 5 7d --token {CHOSEN_TOKEN}"):
+        before = await tokens_by_id(stack)
+        reply = await single_reply(stack, "alice", room,
+                                   f"!token generate 5 7d --token {CHOSEN_TOKEN}")
+        after = await tokens_by_id(stack)
+        new_ids = sorted(set(after) - set(before))
+        assert len(new_ids) == 1, f"expected 1 new token in MAS, found {len(new_ids)}"
+        chosen = after[new_ids[0]]
+        assert chosen["token"] == CHOSEN_TOKEN, (
+            f"new token is {chosen['token']!r}, expected the --token value {CHOSEN_TOKEN!r}")
+        assert chosen.get("usage_limit") == 5, (
+            f"new token has usage_limit {chosen.get('usage_limit')!r}, expected 5")
+        assert chosen.get("expires_at"), "new token has no expires_at despite the expiry 7d"
+        lifetime = (datetime.fromisoformat(chosen["expires_at"])
+                    - datetime.fromisoformat(chosen["created_at"])).total_seconds()
+        assert abs(lifetime - 7 * 86400) <= 60, f"new token lives {lifetime:.0f} s, expected 7 days"
+        assert chosen.get("valid") is True, "MAS reports the new token as not valid"
+        assert_reply_mentions(reply, CHOSEN_TOKEN, "the chosen token string")
+        assert_reply_mentions(reply, chosen["id"], "the new token's ULID")
+        assert_reply_mentions(reply, "Uses: 0 / 5", "the usage limit 5")
+
+    async with stack.step(f"alice: !token edit {CHOSEN_TOKEN} uses 10 expires never"):
+        reply = await single_reply(stack, "alice", room,
+                                   f"!token edit {CHOSEN_TOKEN} uses 10 expires never")
+        tokens = await tokens_by_id(stack)
+        assert len(tokens) == len(after), (
+            f"!token edit changed the number of MAS tokens from {len(after)} to {len(tokens)}")
+        edited = tokens[chosen["id"]]
+        assert edited.get("usage_limit") == 10, (
+            f"edited token has usage_limit {edited.get('usage_limit')!r}, expected 10")
+        assert edited.get("expires_at") is None, (
+            f"edited token has expires_at {edited.get('expires_at')!r}, expected null")
+        assert edited["token"] == CHOSEN_TOKEN, "!token edit changed the token string"
+        assert_reply_mentions(reply, CHOSEN_TOKEN, "the edited token")
+        assert_reply_mentions(reply, "Uses: 0 / 10", "the new usage limit")
+        assert_reply_mentions(reply, "Expires: never", "the removed expiry")
+
+    async with stack.step(f"alice: !token revoke {CHOSEN_TOKEN}"):
+        reply = await single_reply(stack, "alice", room, f"!token revoke {CHOSEN_TOKEN}")
+        revoked = (await tokens_by_id(stack))[chosen["id"]]
+        assert revoked.get("revoked_at"), f"{CHOSEN_TOKEN} is not revoked after !token revoke"
+        assert_reply_mentions(reply, CHOSEN_TOKEN, "the revoked token")
+        assert_reply_mentions(reply, "Status: revoked", "the revoked status")
+
+    async with stack.step("alice: !token list revoked"):
+        tokens = await tokens_by_id(stack)
+        revoked_count = sum(1 for token in tokens.values() if token.get("revoked_at"))
+        reply = await single_reply(stack, "alice", room, "!token list revoked")
+        assert_reply_mentions(reply, CHOSEN_TOKEN, "the revoked token")
+        assert_reply_mentions(reply, f"{revoked_count} revoked",
+                              f"the emulator's count of {revoked_count} revoked tokens")
+        for key in ("body", "formatted_body"):
+            assert first_token["token"] not in reply.get(key, ""), (
+                f"the {key} of !token list revoked shows the valid token {first_token['id']}")
+
+    async with stack.step(f"alice: !token restore {CHOSEN_TOKEN}"):
+        reply = await single_reply(stack, "alice", room, f"!token restore {CHOSEN_TOKEN}")
+        restored = (await tokens_by_id(stack))[chosen["id"]]
+        assert not restored.get("revoked_at"), (
+            f"{CHOSEN_TOKEN} is still revoked after !token restore")
+        assert restored.get("valid") is True, f"MAS reports {CHOSEN_TOKEN} as not valid"
+        assert restored.get("usage_limit") == 10, (
+            f"!token restore changed usage_limit to {restored.get('usage_limit')!r}")
+        assert_reply_mentions(reply, CHOSEN_TOKEN, "the restored token")
+        assert_reply_mentions(reply, "Status: active", "the active status")
 
 
 async def test_unlisted_user_refused(stack: Stack) -> None:
