@@ -68,7 +68,8 @@ fn report(cx: &Context<'_>, checks: [Check; 4], valid_count: Option<u64>) -> Rep
         check_item(vec![text("Admin API reachable ("), code(cx.config.admin_api.clone()), text(")")], &admin),
     ];
     if let Some(count) = valid_count {
-        items.push(vec![text(format!("{count} valid registration tokens"))]);
+        let noun = if count == 1 { "token" } else { "tokens" };
+        items.push(vec![text(format!("{count} valid registration {noun}"))]);
     }
 
     let heading = if failed { "MAS connection: problems found" } else { "MAS connection: everything works" };
