@@ -14,7 +14,7 @@ pub enum Uses {
     Unlimited,
 }
 
-/// Which tokens a `list` shows.
+/// The token states a `list` can be limited to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListFilter {
     All,
@@ -66,7 +66,7 @@ pub enum Command {
     Unrevoke(TokenRef),
 }
 
-/// What a chat message turned out to be.
+/// The result of parsing a chat message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     /// Not addressed to this bot.
@@ -136,7 +136,7 @@ impl Subcommand {
         }
     }
 
-    /// Other names the subcommand answers to.
+    /// Other names that select the subcommand.
     pub fn aliases(self) -> &'static [&'static str] {
         match self {
             Subcommand::List => &["ls"],
@@ -279,7 +279,7 @@ fn parse_generate(args: &[&str]) -> Result<GenerateArgs, String> {
     Ok(generate)
 }
 
-/// Longest custom token string accepted, in characters. MAS sets no limit,
+/// Maximum length of a custom token string, in characters. MAS sets no limit,
 /// but people type these into a registration form.
 const MAX_CUSTOM_TOKEN_CHARS: usize = 255;
 

@@ -55,7 +55,7 @@ impl Limits {
     }
 }
 
-/// What `configure` reports back to the host.
+/// The result of `configure` for the host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Configured {
     pub base_command: String,

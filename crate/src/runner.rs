@@ -45,7 +45,7 @@ enum Pending {
     Nothing,
 }
 
-/// Statuses that say MAS or a proxy in front of it is briefly unavailable.
+/// Statuses that mean MAS or a proxy in front of it is briefly unavailable.
 const TRANSIENT_STATUSES: [u16; 3] = [502, 503, 504];
 
 pub struct Runner {

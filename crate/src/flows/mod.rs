@@ -21,7 +21,7 @@ use crate::protocol::{HttpResponse, LogLevel, LogLine, Reply};
 use crate::reply;
 use crate::time::Timestamp;
 
-/// What a flow may read and change while it handles one step.
+/// The state a flow may read and change while it handles one step.
 pub struct Context<'a> {
     pub config: &'a Config,
     pub now: Timestamp,
@@ -44,7 +44,7 @@ impl Context<'_> {
     }
 }
 
-/// What a flow wants next.
+/// The next action a flow requests.
 #[derive(Debug)]
 pub enum FlowStep {
     Call(AdminCall),

@@ -248,7 +248,7 @@ impl Target {
         }
     }
 
-    /// MAS answers 400 when revoking a revoked token or unrevoking an active one.
+    /// Handles a 400, which MAS returns when revoking a revoked token or unrevoking an active one.
     fn on_bad_request(&mut self, cx: &mut Context<'_>, call: &str, response: &HttpResponse) -> FlowStep {
         let title = error::first_title(&response.body).unwrap_or_default();
         let state = match self.action {

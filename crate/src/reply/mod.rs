@@ -116,7 +116,7 @@ pub fn inline_code_spans(message: &str) -> Vec<Inline> {
         .collect()
 }
 
-/// Longest user input, in characters, that a reply repeats.
+/// Maximum length of user input that a reply repeats, in characters.
 const MAX_ECHO_CHARS: usize = 64;
 
 /// User input as a reply repeats it: cut to [`MAX_ECHO_CHARS`] with an

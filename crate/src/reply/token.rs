@@ -4,7 +4,7 @@ use crate::mas::model::RegistrationToken;
 use crate::reply::{code, text, Inline};
 use crate::time::{to_display, to_display_relative, Timestamp};
 
-/// Why a token can or cannot be used, in the order the reasons are checked.
+/// The reason a token can or cannot be used, in the order the reasons are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Active,
