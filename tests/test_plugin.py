@@ -12,10 +12,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from mautrix.types import Format, MessageType, TextMessageEventContent
+from mautrix.types import MessageType, TextMessageEventContent
 
 from mas_token_bot import engine
 from tests.mas_emulator import Client, MasEmulator
+from tests.plugin_harness import only_reply
 
 from .conftest import (
     ADMIN,
@@ -78,17 +79,6 @@ def revoke_requests(emu: Any) -> list[Any]:
         for record in emu.requests
         if _get(record, "method") == "POST" and _get(record, "path").endswith("/revoke")
     ]
-
-
-def only_reply(replies: list[dict[str, Any]]) -> dict[str, Any]:
-    """Return the single reply after checking that it is an m.notice with empty m.mentions."""
-    assert len(replies) == 1, f"expected one reply, got {replies!r}"
-    content = replies[0]
-    assert content["msgtype"] == MessageType.NOTICE.value
-    assert content["m.mentions"] == {}
-    assert content["format"] == Format.HTML.value
-    assert isinstance(content["formatted_body"], str)
-    return content
 
 
 def reply_body(replies: list[dict[str, Any]]) -> str:
