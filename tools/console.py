@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import secrets
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -376,6 +377,10 @@ def run_interactive(console: Console, base_command: str) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    # A process started in the background by a non-interactive shell inherits
+    # an ignored SIGINT, and Python then never raises KeyboardInterrupt, so
+    # Ctrl-C would do nothing. The console always wants Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
