@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from mas_token_bot.notice import MAX_CONTENT_BYTES
+from mas_token_bot.protocol import Reply
 
-from .conftest import Harness
+from .conftest import OPS_ROOM, Harness
 from .plugin_harness import ALLOWED_PATH, only_reply
 
 # Token strings that would be markup, mentions or links if a client rendered them.
@@ -131,3 +132,21 @@ async def test_huge_argument_reply_fits_event(harness: Harness, emulator: Any, c
     assert argument not in content["body"]
     errors = harness.log.at_level(logging.ERROR)
     assert not any("more than the 60000 a Matrix event can carry" in line for line in errors), errors
+
+
+@pytest.mark.single_engine
+async def test_oversized_reply_replaced_with_notice(harness: Harness, emulator: Any) -> None:
+    # The core keeps its replies small; this guard catches one that is not,
+    # because Synapse rejects events over 65,536 bytes and the admin would
+    # get no answer at all.
+    before = len(harness.bot.responded)
+    huge = Reply(body="x" * 100_000, html="<p>" + "x" * 100_000 + "</p>", error=False)
+
+    await harness.plugin._send_reply(OPS_ROOM, huge)
+    content = only_reply(harness.replies_since(before))
+
+    size = len(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    assert size <= MAX_CONTENT_BYTES
+    assert "too large" in content["body"]
+    errors = harness.log.at_level(logging.ERROR)
+    assert any("more than the 60000 a Matrix event can carry" in line for line in errors), errors
