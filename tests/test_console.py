@@ -257,6 +257,15 @@ async def test_config_script_with_yes_changes(real_mas: MasEmulator, wasm_file: 
     assert CLIENT_SECRET not in stdout + stderr
 
 
+async def test_config_refusal_hints_at_sender(real_mas: MasEmulator, wasm_file: Path) -> None:
+    status, stdout, stderr = await run_with_config(real_mas, wasm_file, "!token list\n", "--sender", "@stranger:localhost")
+
+    assert status == 1
+    assert "is not allowed" in stdout
+    assert "hint: @stranger:localhost is not in the config's whitelist" in stdout
+    assert [record for record in real_mas.requests if record.path.startswith("/api/admin")] == []
+
+
 async def test_missing_config_file_fails(wasm_file: Path) -> None:
     result = subprocess.run(
         [str(ROOT / "worker"), "console", "--wasm", str(wasm_file), "--config", str(wasm_file.parent / "absent.yaml")],

@@ -277,6 +277,9 @@ class Console:
             print(reply.body)
             if reply.error:
                 print("(the reply is marked as an error)")
+            if reply.error and "is not allowed" in reply.body and self.mas_host is not None:
+                print(f"(hint: {self.sender} is not in the config's whitelist; pass --sender with a user who is, "
+                      "or --room with a room in room_whitelist)")
         print(result.trace())
         if result.failed:
             self.failures += 1
