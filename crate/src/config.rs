@@ -9,8 +9,12 @@ use serde_json::{Map, Value};
 /// Largest accepted `default_expiry_time`: 100 years, in seconds.
 const MAX_EXPIRY_SECONDS: u64 = 100 * 366 * 24 * 60 * 60;
 
-/// Longest accepted `http_timeout`, in seconds.
+/// Accepted range of `http_timeout`, in seconds.
+const MIN_HTTP_TIMEOUT_SECONDS: f64 = 0.1;
 const MAX_HTTP_TIMEOUT_SECONDS: f64 = 300.0;
+
+/// Maximum length of `base_command`, in characters.
+const MAX_BASE_COMMAND_CHARS: usize = 32;
 
 const KNOWN_KEYS: &[&str] = &[
     "mas_url",
@@ -139,7 +143,15 @@ pub fn check(value: &Value) -> Checked {
     config.whitelist = reader.id_list("whitelist", '@', "a Matrix user ID like @alice:example.org");
     config.room_whitelist =
         reader.id_list("room_whitelist", '!', "a room ID like !AbCdEf:example.org");
-    checked.authorization_problems = reader.problems[problems_before_lists..].to_vec();
+    // Anyone may read the reply that names these, so they carry no values.
+    for (key, example) in [("whitelist", "Matrix user IDs like @alice:example.org"), ("room_whitelist", "room IDs like !AbCdEf:example.org")] {
+        let prefix = format!("`{key}`");
+        if reader.problems[problems_before_lists..].iter().any(|problem| problem.starts_with(&prefix)) {
+            checked
+                .authorization_problems
+                .push(format!("`{key}` is malformed: it must be a list of {example}."));
+        }
+    }
     checked.problems = reader.problems;
 
     for key in map.keys() {
@@ -150,10 +162,10 @@ pub fn check(value: &Value) -> Checked {
         }
     }
     if !config.client_id.is_empty() && config.client_id.parse::<ulid::Ulid>().is_err() {
-        checked.warnings.push(format!(
-            "`client_id` {:?} is not a ULID; MAS expects the IDs of clients in its config to be ULIDs.",
-            config.client_id
-        ));
+        checked.warnings.push(
+            "`client_id` is not a ULID; MAS expects the IDs of clients in its config to be ULIDs (check that it is not the secret)."
+                .to_owned(),
+        );
     }
 
     checked
@@ -239,16 +251,19 @@ impl<'a> Reader<'a> {
             }
         };
 
+        // The value is not repeated in the message: a URL with a password or
+        // a secret in its query would otherwise reach the log and the room.
         let valid = match text.parse::<http::Uri>() {
             Ok(uri) => {
                 let scheme_ok = matches!(uri.scheme_str(), Some("http") | Some("https"));
-                scheme_ok && uri.authority().is_some() && uri.query().is_none()
+                let credentials = uri.authority().is_some_and(|authority| authority.as_str().contains('@'));
+                scheme_ok && uri.authority().is_some() && uri.query().is_none() && !credentials
             }
             Err(_) => false,
         };
-        if !valid {
+        if !valid || text.contains('#') {
             self.problems.push(format!(
-                "`{key}` is not a valid http(s) URL without a query: {text:?}. Example: {example}"
+                "`{key}` must be an http(s) URL without a user name, password, query or fragment. Example: {example}"
             ));
             return Some(String::new());
         }
@@ -325,12 +340,13 @@ impl<'a> Reader<'a> {
         let text = self.optional_string(KEY)?;
         let name = text.trim_start_matches('!').to_ascii_lowercase();
         let valid = !name.is_empty()
+            && name.len() <= MAX_BASE_COMMAND_CHARS
             && name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid {
             self.problems.push(format!(
-                "`{KEY}` {text:?} must be one word of letters, digits, - or _, such as \"token\"."
+                "`{KEY}` must be one word of at most {MAX_BASE_COMMAND_CHARS} letters, digits, - or _, such as \"token\"."
             ));
             return None;
         }
@@ -341,13 +357,13 @@ impl<'a> Reader<'a> {
         const KEY: &str = "http_timeout";
         let value = self.present(KEY)?;
         match value.as_f64() {
-            Some(seconds) if seconds > 0.0 && seconds <= MAX_HTTP_TIMEOUT_SECONDS => {
+            Some(seconds) if (MIN_HTTP_TIMEOUT_SECONDS..=MAX_HTTP_TIMEOUT_SECONDS).contains(&seconds) => {
                 // The range check above keeps this product well inside u64.
                 Some((seconds * 1000.0).round() as u64)
             }
             _ => {
                 self.problems.push(format!(
-                    "`{KEY}` must be a number of seconds greater than 0 and at most 300, not {}.",
+                    "`{KEY}` must be a number of seconds from 0.1 to 300, not {}.",
                     describe(value)
                 ));
                 None
@@ -420,6 +436,9 @@ fn describe(value: &Value) -> String {
         Value::Number(number) => match (number.as_i64(), number.as_u64()) {
             (Some(whole), _) => format!("the number {whole}"),
             (None, Some(whole)) => format!("the number {whole}"),
+            (None, None) if number.as_f64().is_some_and(|value| value.fract() == 0.0) => {
+                "a number out of range".to_owned()
+            }
             (None, None) => "a fractional number".to_owned(),
         },
         Value::String(text) => format!("the string {text:?}"),
@@ -514,7 +533,7 @@ mod tests {
     #[test]
     fn non_url_token_url_is_a_problem() {
         let problems = problems_for("token_url", json!("mas.example.org/oauth2/token"));
-        assert!(problems[0].contains("`token_url` is not a valid"), "{problems:?}");
+        assert!(problems[0].contains("`token_url` must be an http(s) URL"), "{problems:?}");
         let problems = problems_for("admin_api", json!("ftp://mas.example.org/api/admin"));
         assert!(problems[0].contains("`admin_api`"), "{problems:?}");
     }
@@ -568,6 +587,34 @@ mod tests {
         let checked = check(&json!(["admin_api"]));
         assert_eq!(checked.problems.len(), 1);
         assert!(checked.authorization_broken());
+    }
+
+    #[test]
+    fn urls_with_credentials_or_fragments_are_refused() {
+        for url in [
+            "https://user:pw@mas.example.org/api/admin",
+            "https://mas.example.org/api/admin#frag",
+            "https://mas.example.org/api/admin?secret=1",
+        ] {
+            let problems = problems_for("admin_api", json!(url));
+            assert_eq!(problems.len(), 1, "{url}");
+            assert!(!problems[0].contains("pw@") && !problems[0].contains("secret=1"), "{problems:?}");
+        }
+    }
+
+    #[test]
+    fn whitelist_problems_for_everyone_carry_no_values() {
+        let checked = check(&with("whitelist", json!(["SOMESECRET"])));
+        assert_eq!(checked.authorization_problems.len(), 1);
+        assert!(!checked.authorization_problems[0].contains("SOMESECRET"));
+        assert!(checked.problems.iter().any(|problem| problem.contains("SOMESECRET")));
+    }
+
+    #[test]
+    fn tiny_timeouts_and_long_commands_are_refused() {
+        assert!(problems_for("http_timeout", json!(0.0001))[0].contains("from 0.1 to 300"));
+        assert!(problems_for("base_command", json!("x".repeat(33)))[0].contains("at most 32"));
+        assert!(problems_for("http_timeout", json!(1e308))[0].contains("out of range") || problems_for("http_timeout", json!(1e308))[0].contains("from 0.1"));
     }
 
     #[test]

@@ -172,7 +172,7 @@ impl Runner {
     }
 
     fn on_discovery(&mut self, tick: Tick<'_>, then: AdminCall, retried: bool, response: &HttpResponse) -> Step {
-        match discovery::read_token_endpoint(response) {
+        match discovery::read_token_endpoint(response, &tick.shared.config.mas_url) {
             Ok(url) => {
                 tick.log.push(LogLine::new(LogLevel::Info, format!("discovered the token endpoint {url}")));
                 tick.shared.discovered_token_url = Some(url);

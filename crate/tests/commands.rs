@@ -483,7 +483,7 @@ fn broken_whitelist_refuses_everyone_with_the_reason() {
     };
     let (id, step) = core.start(NOW_MS, &message).expect("clock in range");
     assert_eq!(id, None);
-    assert!(reply(&step).body.contains("`whitelist` must be a list"));
+    assert!(reply(&step).body.contains("`whitelist` is malformed"), "{}", reply(&step).body);
     // Anyone may read this reply, so other keys' values stay out of it.
     assert!(!reply(&step).body.contains("secret-pasted-into-the-wrong-key"), "{}", reply(&step).body);
 }

@@ -26,6 +26,8 @@ pub enum DiscoveryError {
     Unusable { status: u16 },
     #[error("MAS's OpenID discovery document names a token endpoint that is not an http(s) URL. Set `token_url` explicitly.")]
     BadEndpoint,
+    #[error("MAS's OpenID discovery document names a token endpoint on another scheme, host or port than `mas_url`, so the bot will not send its credentials there. Check `mas_url`, or set `token_url` explicitly if that endpoint is right.")]
+    OtherOrigin,
 }
 
 #[derive(Deserialize)]
@@ -33,8 +35,22 @@ struct Document {
     token_endpoint: String,
 }
 
-/// Reads `token_endpoint` from a discovery response.
-pub fn read_token_endpoint(response: &HttpResponse) -> Result<String, DiscoveryError> {
+/// The scheme and authority of an http(s) URL without user info, lower-cased.
+fn origin(url: &str) -> Option<(String, String)> {
+    let uri = url.parse::<http::Uri>().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let authority = uri.authority()?.as_str();
+    if !matches!(scheme.as_str(), "http" | "https") || authority.contains('@') {
+        return None;
+    }
+    Some((scheme, authority.to_ascii_lowercase()))
+}
+
+/// Reads `token_endpoint` from a discovery response for `mas_url`. The
+/// bot sends its client secret to that endpoint, so it must have the same
+/// scheme, host and port as `mas_url`: a discovery document changed on the
+/// way must not be able to send the secret elsewhere or over plain http.
+pub fn read_token_endpoint(response: &HttpResponse, mas_url: &str) -> Result<String, DiscoveryError> {
     let unusable = DiscoveryError::Unusable { status: response.status };
     if response.status != 200 {
         return Err(unusable);
@@ -42,11 +58,11 @@ pub fn read_token_endpoint(response: &HttpResponse) -> Result<String, DiscoveryE
     let document: Document = serde_json::from_str(&response.body).map_err(|_| unusable)?;
 
     let endpoint = document.token_endpoint;
-    let is_http = endpoint
-        .parse::<http::Uri>()
-        .is_ok_and(|uri| matches!(uri.scheme_str(), Some("http") | Some("https")) && uri.authority().is_some());
-    if !is_http {
+    let Some(endpoint_origin) = origin(&endpoint) else {
         return Err(DiscoveryError::BadEndpoint);
+    };
+    if origin(mas_url) != Some(endpoint_origin) || endpoint.contains('#') {
+        return Err(DiscoveryError::OtherOrigin);
     }
     Ok(endpoint)
 }
@@ -72,16 +88,35 @@ mod tests {
     #[test]
     fn token_endpoint_is_read() {
         let body = r#"{"issuer":"https://mas.example.org/","token_endpoint":"https://mas.example.org/oauth2/token"}"#;
-        assert_eq!(read_token_endpoint(&response(200, body)), Ok("https://mas.example.org/oauth2/token".to_owned()));
+        assert_eq!(
+            read_token_endpoint(&response(200, body), "https://mas.example.org"),
+            Ok("https://mas.example.org/oauth2/token".to_owned())
+        );
     }
 
     #[test]
     fn bad_documents_are_errors() {
-        assert!(read_token_endpoint(&response(404, "<html>")).is_err());
-        assert!(read_token_endpoint(&response(200, r#"{"issuer":"x"}"#)).is_err());
+        assert!(read_token_endpoint(&response(404, "<html>"), "https://mas.example.org").is_err());
+        assert!(read_token_endpoint(&response(200, r#"{"issuer":"x"}"#), "https://mas.example.org").is_err());
         assert_eq!(
-            read_token_endpoint(&response(200, r#"{"token_endpoint":"javascript:alert(1)"}"#)),
+            read_token_endpoint(&response(200, r#"{"token_endpoint":"javascript:alert(1)"}"#), "https://mas.example.org"),
             Err(DiscoveryError::BadEndpoint)
         );
+    }
+
+    #[test]
+    fn token_endpoint_on_another_origin_is_refused() {
+        for endpoint in [
+            "https://evil.example/oauth2/token",
+            "http://mas.example.org/oauth2/token",
+            "https://mas.example.org:8443/oauth2/token",
+            "https://mas.example.org@evil.example/t",
+            "https://user:pw@mas.example.org/oauth2/token",
+        ] {
+            let body = format!(r#"{{"token_endpoint":"{endpoint}"}}"#);
+            assert!(read_token_endpoint(&response(200, &body), "https://mas.example.org").is_err(), "{endpoint}");
+        }
+        let upper = r#"{"token_endpoint":"https://MAS.example.org/oauth2/token"}"#;
+        assert!(read_token_endpoint(&response(200, upper), "https://mas.example.org").is_ok());
     }
 }

@@ -107,12 +107,16 @@ pub fn read_token_response(response: &HttpResponse, scope: &str) -> Result<Optio
 }
 
 /// A log line's worth of detail about a failed token response.
+/// Never includes the body itself: a token endpoint's body may hold an
+/// access token that the host did not take out (it only does for a 200 with
+/// a well-formed body), so only the OAuth2 error code is quoted.
 pub fn describe_failure(response: &HttpResponse) -> String {
-    format!(
-        "token endpoint answered HTTP {} with {}",
-        response.status,
-        error::describe_body(response)
-    )
+    let detail = match serde_json::from_str::<OAuthError>(&response.body) {
+        Ok(oauth) => format!("OAuth2 error {:?}", oauth.error),
+        Err(_) if error::is_html(response) => "an HTML page".to_owned(),
+        Err(_) => format!("a body of {} bytes that is not an OAuth2 error", response.body.len()),
+    };
+    format!("token endpoint answered HTTP {} with {detail}", response.status)
 }
 
 #[cfg(test)]
@@ -184,6 +188,17 @@ mod tests {
             read_token_response(&response(502, "bad gateway"), "s"),
             Err(TokenError::Status { status: 502 })
         );
+    }
+
+    #[test]
+    fn failure_description_never_quotes_the_body() {
+        let leaky = response(201, r#"{"access_token":"mat_ISSUED_ACCESS_TOKEN_123","token_type":"Bearer"}"#);
+        let description = describe_failure(&leaky);
+        assert!(!description.contains("mat_ISSUED"), "{description}");
+        assert!(description.contains("HTTP 201"));
+
+        let oauth = response(401, r#"{"error":"invalid_client","error_description":"Client authentication failed."}"#);
+        assert!(describe_failure(&oauth).contains("invalid_client"));
     }
 
     #[test]
