@@ -311,3 +311,26 @@ def test_corrupt_cached_core_is_recompiled(built_plugin: BuiltPlugin, tmp_path: 
 
     assert not module.from_cache
     assert json.loads(module.instantiate().call(b'{"abi": 2, "op": "cancel", "command": 1}')) == {"ok": {}}
+
+
+@pytest.mark.single_engine
+def test_configure_hides_secret_and_names_nan(built_plugin: BuiltPlugin) -> None:
+    from mas_token_bot.config import _plain
+
+    core = Core(compile_module(built_plugin.wasm), logging.getLogger("test.engine"))
+    sent: list[bytes] = []
+    instance = core._instance
+    original = instance.call
+
+    def recording_call(request: bytes) -> bytes:
+        sent.append(request)
+        return original(request)
+
+    instance.call = recording_call  # type: ignore[method-assign]
+    config = {**CONFIG, "client_secret": 123456789012345, "http_timeout": _plain(float("nan"))}
+
+    problems = core.configure(config).problems
+
+    assert b"123456789012345" not in b"".join(sent)
+    assert any("`client_secret` must be a string" in problem for problem in problems), problems
+    assert any("`http_timeout`" in problem for problem in problems), problems

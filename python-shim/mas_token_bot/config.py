@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from mautrix.util.config import BaseProxyConfig, ConfigUpdateHelper
@@ -48,7 +49,7 @@ class Config(BaseProxyConfig):
         self.unknown_keys = sorted(str(key) for key in loaded if key not in CONFIG_KEYS)
 
     def to_core_json(self) -> dict[str, Any]:
-        """Return the config as plain JSON values for the core's `configure` operation."""
+        """Return the config as plain JSON values; Core.configure hides the secret from the core."""
         return {key: _plain(self[key]) for key in CONFIG_KEYS}
 
 
@@ -59,6 +60,9 @@ def _plain(value: Any) -> Any:
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        # JSON has no NaN or infinity; as a string the core names the key.
+        return str(value)
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)

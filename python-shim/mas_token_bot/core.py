@@ -37,6 +37,20 @@ from .protocol import (
 FALLBACK_LIMITS = {"list_page_size": 30, "search_page_size": 150}
 
 
+# What the core sees in place of a set client secret.
+SECRET_STAND_IN = "<set>"
+
+
+def _secret_stand_in(value: Any) -> Any:
+    if isinstance(value, str):
+        return SECRET_STAND_IN if value.strip() else value
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return 0
+    return type(value)()
+
+
 class Core:
     """The wasm core of one plugin instance."""
 
@@ -52,7 +66,12 @@ class Core:
         return parse_configured(self._request(self._configure_request(config)))
 
     def _configure_request(self, config: dict[str, Any]) -> dict[str, Any]:
-        request: dict[str, Any] = {"op": "configure", "config": config}
+        # The core only checks that `client_secret` is set and is a string, so
+        # it gets a stand-in of the same JSON type and never the secret itself.
+        visible = dict(config)
+        if "client_secret" in visible:
+            visible["client_secret"] = _secret_stand_in(visible["client_secret"])
+        request: dict[str, Any] = {"op": "configure", "config": visible}
         if self._module.engine == ENGINE_FALLBACK:
             request["limits"] = FALLBACK_LIMITS
         return request
