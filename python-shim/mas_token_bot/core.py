@@ -37,7 +37,7 @@ from .protocol import (
 FALLBACK_LIMITS = {"list_page_size": 30, "search_page_size": 150}
 
 
-# What the core sees in place of a set client secret.
+# The value the core gets in place of a set client secret.
 SECRET_STAND_IN = "<set>"
 
 

@@ -35,7 +35,7 @@ struct Document {
     token_endpoint: String,
 }
 
-/// The scheme and authority of an http(s) URL without user info, lower-cased.
+/// Returns the lower-cased scheme and authority of an http(s) URL without user info.
 fn origin(url: &str) -> Option<(String, String)> {
     let uri = url.parse::<http::Uri>().ok()?;
     let scheme = uri.scheme_str()?.to_ascii_lowercase();
@@ -48,7 +48,7 @@ fn origin(url: &str) -> Option<(String, String)> {
 
 /// Reads `token_endpoint` from a discovery response for `mas_url`. The
 /// bot sends its client secret to that endpoint, so it must have the same
-/// scheme, host and port as `mas_url`: a discovery document changed on the
+/// scheme, host and port as `mas_url`. A discovery document changed on the
 /// way must not be able to send the secret elsewhere or over plain http.
 pub fn read_token_endpoint(response: &HttpResponse, mas_url: &str) -> Result<String, DiscoveryError> {
     let unusable = DiscoveryError::Unusable { status: response.status };

@@ -32,7 +32,7 @@ pub fn token_request(token_url: &str, scope: &str, timeout_ms: u64) -> HttpReque
     }
 }
 
-/// Why no access token was issued. Each message names what to fix.
+/// The reason no access token was issued. Each message names what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("MAS rejected the bot's client credentials (invalid_client). Check `client_id` and `client_secret` in the plugin config, and that MAS's config lists this client under `clients` with `client_auth_method: client_secret_basic` (then run `mas-cli config sync`).")]
@@ -106,10 +106,10 @@ pub fn read_token_response(response: &HttpResponse, scope: &str) -> Result<Optio
     }
 }
 
-/// A log line's worth of detail about a failed token response.
-/// Never includes the body itself: a token endpoint's body may hold an
-/// access token that the host did not take out (it only does for a 200 with
-/// a well-formed body), so only the OAuth2 error code is quoted.
+/// Describes a failed token response for the log. The body itself is never
+/// quoted, because it may hold an access token that the host did not take
+/// out (it only does for a 200 with a well-formed body); only the OAuth2
+/// error code is.
 pub fn describe_failure(response: &HttpResponse) -> String {
     let detail = match serde_json::from_str::<OAuthError>(&response.body) {
         Ok(oauth) => format!("OAuth2 error {:?}", oauth.error),
