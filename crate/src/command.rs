@@ -306,10 +306,17 @@ fn parse_edit(args: &[&str]) -> Result<Command, String> {
         let value = pairs
             .next()
             .ok_or_else(|| format!("`{}` needs a value after it.", echo(key)))?;
-        match key.to_ascii_lowercase().as_str() {
-            "uses" => uses = Some(parse_uses(value)?),
-            "expires" | "expiry" => expiry = Some(Expiry::parse(value)?),
+        let (slot_taken, name) = match key.to_ascii_lowercase().as_str() {
+            "uses" => (uses.is_some(), "uses"),
+            "expires" | "expiry" => (expiry.is_some(), "expires"),
             _ => return Err(format!("Unknown setting `{}`; use `uses` or `expires`.", echo(key))),
+        };
+        if slot_taken {
+            return Err(format!("`{name}` is given twice; give each setting once."));
+        }
+        match name {
+            "uses" => uses = Some(parse_uses(value)?),
+            _ => expiry = Some(Expiry::parse(value)?),
         }
     }
     if uses.is_none() && expiry.is_none() {
@@ -582,6 +589,8 @@ mod tests {
         assert!(usage_problem("!token edit welcome uses").contains("needs a value"));
         assert!(usage_problem("!token edit welcome colour blue").contains("Unknown setting"));
         assert!(usage_problem("!token edit welcome uses 0").contains("`uses`"));
+        assert!(usage_problem("!token edit welcome uses 5 uses 6").contains("given twice"));
+        assert!(usage_problem("!token edit welcome expires 1d expiry never").contains("given twice"));
     }
 
     #[test]

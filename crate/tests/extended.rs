@@ -113,7 +113,10 @@ fn edit_reads_then_puts() {
 fn edit_clears_with_null() {
     let mut harness = Harness::new();
     let (id, _) = start_with_token(&mut harness, &format!("!token edit {RECORDED_ID} uses unlimited expires never"));
-    let step = harness.respond(id, recorded("044-unrevoke"));
+    let mut limited: Value = serde_json::from_str(&recorded("044-unrevoke").body).expect("JSON");
+    limited["data"]["attributes"]["usage_limit"] = json!(5);
+    limited["data"]["attributes"]["expires_at"] = json!("2027-01-31T00:00:00Z");
+    let step = harness.respond(id, json_response(200, limited));
     assert_eq!(body_json(&step), json!({"usage_limit": null, "expires_at": null}));
 }
 
@@ -343,4 +346,16 @@ fn host_limits_set_page_sizes() {
     harness.core.set_limits(mas_token_core::Limits { list_page_size: 0, search_page_size: 1 });
     let (_, step) = harness.send("!token list revoked");
     assert!(http_request(&step).url.ends_with("page%5Blast%5D=10"), "clamped: {}", http_request(&step).url);
+}
+
+#[test]
+fn edit_to_current_values_sends_no_put() {
+    let mut harness = Harness::new();
+    let (id, _) = start_with_token(&mut harness, &format!("!token edit {RECORDED_ID} uses unlimited expires never"));
+    let step = harness.respond(id, recorded("044-unrevoke"));
+    let reply = reply(&step);
+    assert!(!reply.error);
+    assert!(reply.body.contains("already has these settings"), "{}", reply.body);
+    assert!(!log_text(&step).contains("audit:"));
+    assert_eq!(harness.core.in_flight(), 0);
 }

@@ -117,6 +117,17 @@ impl Target {
                     .render(true);
                 FlowStep::Done(reply)
             }
+            Action::Edit(ref update) if !changes_anything(update, &token) => {
+                let reply = Doc::new()
+                    .paragraph(vec![
+                        text("Token "),
+                        code(reply::echo(&self.name.text)),
+                        text(" already has these settings; nothing changed."),
+                    ])
+                    .list(token_details(&token, cx.now))
+                    .render(false);
+                FlowStep::Done(reply)
+            }
             _ => {
                 let id = token.id;
                 self.before = Some(token);
@@ -298,6 +309,17 @@ impl Target {
             .list(token_details(token, cx.now))
             .render(false)
     }
+}
+
+/// Whether `update` would change `token`, so that an edit to the current
+/// values sends no request and logs no audit line.
+fn changes_anything(update: &TokenUpdate, token: &RegistrationToken) -> bool {
+    let uses_change = update.usage_limit.is_some_and(|limit| limit != token.usage_limit);
+    let expiry_change = update
+        .expires_at
+        .as_ref()
+        .is_some_and(|expiry| *expiry != token.expires_at.map(crate::time::to_rfc3339));
+    uses_change || expiry_change
 }
 
 impl Target {
