@@ -42,4 +42,4 @@ def oversized_notice(size: int) -> TextMessageEventContent:
         f"The reply is too large for a Matrix message ({size} bytes, at most {MAX_CONTENT_BYTES}), "
         "so it was not sent. A very long argument can cause this. See the bot's log."
     )
-    return build_notice(Reply(body=message, html=f"<p>{message}</p>", error=True))
+    return build_notice(Reply.plain_error(message))

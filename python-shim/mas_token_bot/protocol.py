@@ -1,4 +1,4 @@
-"""Typed views of the JSON messages exchanged with the wasm core (ABI version 1).
+"""Typed views of the JSON messages exchanged with the wasm core (ABI version 2).
 
 docs/boundary.md defines every field. Parsing here is strict: a response that
 does not match the contract raises ProtocolError, so a broken core shows up as
@@ -7,6 +7,7 @@ one clear log entry instead of a KeyError deep in the runner.
 
 from __future__ import annotations
 
+import html
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
@@ -66,6 +67,11 @@ class Reply:
     body: str
     html: str
     error: bool
+
+    @classmethod
+    def plain_error(cls, message: str) -> Reply:
+        """Return an error reply of one paragraph of plain text, such as the shim's own failures."""
+        return cls(body=message, html=f"<p>{html.escape(message, quote=False)}</p>", error=True)
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,7 @@ MAX_STEPS = 200
 # Maximum wall time for one command, in seconds, across all its requests.
 COMMAND_DEADLINE_S = 300.0
 
-INTERNAL_ERROR = Reply(
-    body="Internal error, see the bot's log.",
-    html="<p>Internal error, see the bot's log.</p>",
-    error=True,
-)
+INTERNAL_ERROR = Reply.plain_error("Internal error, see the bot's log.")
 
 SendReply = Callable[[str, Reply], Awaitable[None]]
 
@@ -85,19 +81,15 @@ class CommandRunner:
         except asyncio.TimeoutError:
             self._log.error("Command %s from %s timed out after %g s and was cancelled", progress.command, sender, self.deadline_s)
             self._cancel(progress.command)
-            reply = Reply(
-                body=f"The command timed out after {self.deadline_s:g} s and was cancelled. See the bot's log.",
-                html=f"<p>The command timed out after {self.deadline_s:g} s and was cancelled. See the bot's log.</p>",
-                error=True,
+            reply = Reply.plain_error(
+                f"The command timed out after {self.deadline_s:g} s and was cancelled. See the bot's log."
             )
 
         except StepLimitExceeded:
             self._log.error("Command %s from %s exceeded %d requests and was cancelled", progress.command, sender, self.max_steps)
             self._cancel(progress.command)
-            reply = Reply(
-                body=f"The command needed more than {self.max_steps} requests to MAS and was cancelled. See the bot's log.",
-                html=f"<p>The command needed more than {self.max_steps} requests to MAS and was cancelled. See the bot's log.</p>",
-                error=True,
+            reply = Reply.plain_error(
+                f"The command needed more than {self.max_steps} requests to MAS and was cancelled. See the bot's log."
             )
 
         except EngineFault:
