@@ -122,7 +122,7 @@ impl Subcommand {
         }
     }
 
-    /// The name and argument synopsis shown after `!<base_command> `.
+    /// Returns the name and argument synopsis shown after `!<base_command> `.
     pub fn synopsis(self) -> (&'static str, &'static str) {
         match self {
             Subcommand::Help => ("help", ""),
@@ -148,7 +148,7 @@ impl Subcommand {
         }
     }
 
-    /// One sentence on what the subcommand does.
+    /// Returns one sentence on what the subcommand does.
     pub fn summary(self) -> &'static str {
         match self {
             Subcommand::Help => "shows this help.",
@@ -230,7 +230,7 @@ fn parse_subcommand(subcommand: Subcommand, rest: &str, args: &[&str]) -> Result
     }
 }
 
-/// The token argument is the rest of the line, so token strings that contain
+/// Parses the token argument, which is the rest of the line, so token strings that contain
 /// spaces can be named too.
 fn token_argument(rest: &str) -> Result<TokenRef, String> {
     if rest.is_empty() {

@@ -81,7 +81,7 @@ impl Default for Core {
 }
 
 impl Core {
-    /// A core that replies to every command that it is not configured yet.
+    /// Creates a core that replies to every command that it is not configured yet.
     pub fn new() -> Core {
         let not_configured = vec!["The plugin has not been configured yet.".to_owned()];
         let checked = Checked {
@@ -189,7 +189,7 @@ impl Core {
         self.commands.remove(&id).is_some()
     }
 
-    /// The number of commands waiting on an HTTP request.
+    /// Returns the number of commands waiting on an HTTP request.
     pub fn in_flight(&self) -> usize {
         self.commands.len()
     }
@@ -267,7 +267,7 @@ impl Core {
         Target::new(name, action, self.limits.search_page_size)
     }
 
-    /// The fields of a new token, with the config's defaults for what the
+    /// Returns the fields of a new token, with the config's defaults for what the
     /// command left out.
     fn new_token(&self, args: GenerateArgs, now: Timestamp) -> Result<NewToken, reply::Reply> {
         let config = &self.shared.config;
@@ -305,7 +305,7 @@ fn usage_limit(uses: Uses) -> Option<u32> {
     }
 }
 
-/// The RFC 3339 expiry for MAS, or `None` for no expiry.
+/// Returns the RFC 3339 expiry for MAS, or `None` for no expiry.
 fn expires_at(expiry: Expiry, now: Timestamp) -> Result<Option<String>, reply::Reply> {
     match expiry.resolve(now) {
         Ok(at) => Ok(at.map(time::to_rfc3339)),

@@ -35,8 +35,8 @@ impl Shared {
 }
 
 /// The request a command is waiting on. `then` is the admin call to send
-/// once a token is at hand; `retried` is true once it was sent again after
-/// a 401, and `resent` once a read was sent again after a transient failure.
+/// once a token is at hand. `retried` is true once the call was sent again
+/// after a 401, and `resent` once a read was sent again after a transient failure.
 #[derive(Debug)]
 enum Pending {
     Discovery { then: AdminCall, retried: bool },
@@ -150,8 +150,8 @@ impl Runner {
 
     /// Requests an access token, after discovering the token endpoint if needed.
     // TODO: commands that start together with no usable token each request
-    // one; sharing a single in-flight request needs a way for a command to
-    // wait on another, which the step protocol does not have yet.
+    // one. Sharing a single in-flight request needs a way for a command to
+    // wait on another, and the step protocol does not have one yet.
     fn request_token(
         &mut self,
         shared: &mut Shared,
@@ -246,8 +246,8 @@ impl Runner {
         self.advance(tick, step)
     }
 
-    /// A 401 means the access token expired or was revoked: get a new one
-    /// and send the call again, once.
+    /// Handles a 401, which means the access token expired or was revoked,
+    /// by getting a new one and sending the call again, once.
     fn on_unauthorized(&mut self, tick: Tick<'_>, call: AdminCall, retried: bool, response: &HttpResponse) -> Step {
         let title = error::first_title(&response.body).unwrap_or_else(|| "no reason given".to_owned());
         if !retried {
@@ -298,7 +298,7 @@ impl Runner {
                     seconds_text(timeout)
                 )
             }
-            FailureKind::Connection => "MAS error: could not connect to MAS or read its answer. Check `admin_api` and `token_url` and that MAS is running; details are in the bot's log.".to_owned(),
+            FailureKind::Connection => "MAS error: could not connect to MAS or read its response. Check `admin_api` and `token_url` and that MAS is running; details are in the bot's log.".to_owned(),
         };
         let failure = match pending {
             Pending::Admin { .. } => Failure::Admin { message },

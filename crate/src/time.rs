@@ -38,10 +38,10 @@ pub fn to_display(time: Timestamp) -> String {
     )
 }
 
-/// How far `time` is from `now` in words: `in 6 days`, `3 hours ago`, `now`.
+/// Describes how far `time` is from `now` in words: `in 6 days`, `3 hours ago`, `now`.
 pub fn relative(time: Timestamp, now: Timestamp) -> String {
     let delta = time.signed_duration_since(now);
-    // chrono-humanize says "now" below about ten seconds and would add a
+    // chrono-humanize writes "now" below about ten seconds and would add a
     // tense to it ("in now"), so short spans are "now" here.
     if delta.num_seconds().abs() < NOW_SECONDS {
         return "now".to_owned();
@@ -105,7 +105,7 @@ impl Expiry {
         }
     }
 
-    /// The expiry time for a command run at `now`; `None` means never.
+    /// Returns the expiry time for a command run at `now`, or `None` for never.
     /// Fails when the time is out of range or not in the future.
     pub fn resolve(self, now: Timestamp) -> Result<Option<Timestamp>, String> {
         let at = match self {

@@ -112,7 +112,7 @@ fn repeated_string_lookup_costs_one_request() {
     let id = id.expect("waits on a request");
     assert_eq!(http_request(&step).url, format!("{ADMIN_API}/v1/user-registration-tokens/{target}/revoke"));
 
-    // MAS no longer knows the remembered ID: the cache entry is dropped and the search starts over.
+    // MAS no longer has the remembered ID: the cache entry is dropped and the search starts over.
     let step = harness.respond(id, recorded("046-revoke-unknown-ulid-404"));
     assert!(http_request(&step).url.contains("page%5Bfirst%5D"));
     let step = harness.respond(id, page(vec![], false));
@@ -246,7 +246,8 @@ fn null_fields_render_as_words() {
         assert!(reply.body.contains(expected), "{expected}: {}", reply.body);
     }
     for text in [&reply.body, &reply.html] {
-        assert!(!text.contains("None") && !text.contains("null"), "{text}");
+        assert!(!text.contains("None"), "{text}");
+        assert!(!text.contains("null"), "{text}");
     }
 }
 
@@ -337,7 +338,8 @@ fn invalid_client_names_the_credentials() {
     let step = harness.respond(id.expect("waits"), recorded("002-token-client-credentials-wrong-secret"));
     let reply = reply(&step);
     assert!(reply.error);
-    assert!(reply.body.contains("`client_id`") && reply.body.contains("`client_secret`"), "{}", reply.body);
+    assert!(reply.body.contains("`client_id`"), "{}", reply.body);
+    assert!(reply.body.contains("`client_secret`"), "{}", reply.body);
     assert_eq!(harness.core.in_flight(), 0);
 }
 

@@ -1,4 +1,4 @@
-//! One state machine per command. A flow asks for admin API calls and turns
+//! One state machine per command. A flow requests admin API calls and turns
 //! their responses into a reply; the runner around it handles access
 //! tokens, transport failures and server errors.
 
@@ -55,7 +55,7 @@ pub enum FlowStep {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// Getting an access token failed. `reached` is false when the token
-    /// endpoint could not be reached or answered like something else;
+    /// endpoint could not be reached or responded like something else;
     /// `credentials` and `scope` are `Some(false)` for the step that failed
     /// and `None` for steps that could not be checked.
     Token {
@@ -76,7 +76,7 @@ pub trait Flow {
     /// with 401, 429, 5xx and non-JSON 404 responses.
     fn on_response(&mut self, cx: &mut Context<'_>, response: &HttpResponse) -> FlowStep;
 
-    /// Whether to request a new access token even while a cached one is usable.
+    /// Returns whether to request a new access token even while a cached one is usable.
     fn needs_fresh_token(&self) -> bool {
         false
     }
@@ -87,7 +87,7 @@ pub trait Flow {
     }
 }
 
-/// The reply for a response a flow did not expect, with the details logged.
+/// Logs a response a flow did not expect and returns the reply for it.
 pub fn unexpected_response(cx: &mut Context<'_>, call: &str, response: &HttpResponse) -> FlowStep {
     let detail = error::describe_body(response);
     cx.log(
@@ -105,7 +105,7 @@ pub fn unexpected_response(cx: &mut Context<'_>, call: &str, response: &HttpResp
     FlowStep::Done(reply::error(&message))
 }
 
-/// The reply for a success response whose body does not parse.
+/// Logs a success response whose body does not parse and returns the reply for it.
 pub fn unreadable_response(cx: &mut Context<'_>, call: &str, problem: impl std::fmt::Display) -> FlowStep {
     cx.log(LogLevel::Error, format!("{call}: {problem}"));
     FlowStep::Done(reply::error(

@@ -37,7 +37,7 @@ pub enum Action {
 }
 
 impl Action {
-    /// The first call on an ID: revoke and unrevoke act at once, while show
+    /// Returns the first call on an ID: revoke and unrevoke act at once, while show
     /// and edit read the token first.
     fn lookup_call(&self, id: Ulid) -> AdminCall {
         match self {
@@ -47,7 +47,7 @@ impl Action {
         }
     }
 
-    /// The call that makes the change, once the token is known.
+    /// Returns the call that makes the change, once the token is known.
     fn change_call(&self, id: Ulid) -> AdminCall {
         match self {
             Action::Edit(update) => AdminCall::Update(id, update.clone()),
@@ -311,7 +311,7 @@ impl Target {
     }
 }
 
-/// Whether `update` would change `token`, so that an edit to the current
+/// Returns whether `update` would change `token`, so that an edit to the current
 /// values sends no request and logs no audit line.
 fn changes_anything(update: &TokenUpdate, token: &RegistrationToken) -> bool {
     let uses_change = update.usage_limit.is_some_and(|limit| limit != token.usage_limit);

@@ -46,7 +46,7 @@ pub enum Count {
     Only,
 }
 
-/// Which end of the list a page starts from.
+/// The end of the list a page starts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageSpec {
     /// `page[first]=size`, after the cursor when one is given.
@@ -64,7 +64,7 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    /// A query for the number of tokens that match `filters`.
+    /// Returns a query for the number of tokens that match `filters`.
     pub fn count_only(filters: Vec<Filter>) -> ListQuery {
         ListQuery {
             filters,
@@ -124,7 +124,7 @@ impl AdminCall {
         }
     }
 
-    /// The path and query after the configured `admin_api` base URL.
+    /// Returns the path and query after the configured `admin_api` base URL.
     pub fn path_and_query(&self) -> String {
         match self {
             AdminCall::List(query) => format!("{COLLECTION}?{}", encode_query(query)),

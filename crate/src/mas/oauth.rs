@@ -55,8 +55,8 @@ pub enum TokenError {
 }
 
 impl TokenError {
-    /// Which checks of `status` this error decides: whether the endpoint
-    /// answered as a token endpoint, whether the credentials were accepted,
+    /// Returns the `status` checks this error decides: whether the endpoint
+    /// responded as a token endpoint, whether the credentials were accepted,
     /// and whether the scope was granted (`None`: not reached).
     pub fn checks(&self) -> (bool, Option<bool>, Option<bool>) {
         match self {
@@ -79,7 +79,7 @@ struct Granted {
     expires_in: Option<u64>,
 }
 
-/// Reads the token endpoint's answer. On success returns `expires_in` in
+/// Reads the token endpoint's response. On success returns `expires_in` in
 /// seconds, if MAS sent it.
 pub fn read_token_response(response: &HttpResponse, scope: &str) -> Result<Option<u64>, TokenError> {
     if response.status == 200 {
@@ -106,10 +106,9 @@ pub fn read_token_response(response: &HttpResponse, scope: &str) -> Result<Optio
     }
 }
 
-/// Describes a failed token response for the log. The body itself is never
-/// quoted, because it may hold an access token that the host did not take
-/// out (it only does for a 200 with a well-formed body); only the OAuth2
-/// error code is.
+/// Describes a failed token response for the log, quoting only its OAuth2
+/// error code. The body may contain an access token that the host did not
+/// take out, because the host only does so for a 200 with a well-formed body.
 pub fn describe_failure(response: &HttpResponse) -> String {
     let detail = match serde_json::from_str::<OAuthError>(&response.body) {
         Ok(oauth) => format!("OAuth2 error {:?}", oauth.error),
@@ -204,6 +203,7 @@ mod tests {
     #[test]
     fn invalid_client_message_names_both_keys() {
         let message = TokenError::InvalidClient.to_string();
-        assert!(message.contains("`client_id`") && message.contains("`client_secret`"));
+        assert!(message.contains("`client_id`"));
+        assert!(message.contains("`client_secret`"));
     }
 }

@@ -100,7 +100,7 @@ impl Doc {
     }
 }
 
-/// A one-paragraph reply reporting a failure. Backtick-quoted parts of
+/// Builds a one-paragraph reply reporting a failure. Backtick-quoted parts of
 /// `message` become code spans.
 pub fn error(message: &str) -> Reply {
     Doc::new().paragraph(inline_code_spans(message)).render(true)
@@ -131,7 +131,7 @@ pub fn echo(text: &str) -> String {
     }
 }
 
-/// The size a reply adds to an event: its two strings as JSON.
+/// Returns the size a reply adds to an event: its two strings as JSON.
 pub fn encoded_size(reply: &Reply) -> usize {
     json_string_len(&reply.body) + json_string_len(&reply.html)
 }
@@ -171,7 +171,7 @@ fn render_html(inlines: &[Inline]) -> String {
     out
 }
 
-/// A CommonMark code span for `value`: the fence is one backtick longer than
+/// Builds a CommonMark code span for `value`: the fence is one backtick longer than
 /// the longest run inside, and padded with spaces when the value starts or
 /// ends with a backtick, so the value shows literally.
 fn markdown_code_span(value: &str) -> String {

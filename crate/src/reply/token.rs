@@ -48,7 +48,7 @@ impl Status {
     }
 }
 
-/// The token string as a code span; an empty string gets a visible label.
+/// Returns the token string as a code span, or a visible label for an empty string.
 pub fn token_string(token: &RegistrationToken) -> Inline {
     if token.token.is_empty() {
         text("(empty token string)")
@@ -69,12 +69,12 @@ fn optional_time(time: Option<Timestamp>, none: &str, now: Timestamp) -> String 
     time.map_or_else(|| none.to_owned(), |time| to_display_relative(time, now))
 }
 
-/// The expiry for people: `never`, or the time and how far away it is.
+/// Formats the expiry for people: `never`, or the time and how far away it is.
 pub fn expiry(token: &RegistrationToken, now: Timestamp) -> String {
     optional_time(token.expires_at, "never", now)
 }
 
-/// The detail lines of one token, for a bullet list.
+/// Returns the detail lines of one token, for a bullet list.
 pub fn token_details(token: &RegistrationToken, now: Timestamp) -> Vec<Vec<Inline>> {
     vec![
         vec![text("Token: "), token_string(token)],
@@ -88,7 +88,7 @@ pub fn token_details(token: &RegistrationToken, now: Timestamp) -> Vec<Vec<Inlin
     ]
 }
 
-/// One line of a token list: string, ID, uses, expiry, and the status when
+/// Returns one line of a token list: string, ID, uses, expiry, and the status when
 /// the token is not active.
 pub fn token_entry(token: &RegistrationToken, now: Timestamp) -> Vec<Inline> {
     let status = Status::of(token, now);

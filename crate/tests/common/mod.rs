@@ -77,7 +77,7 @@ impl Harness {
             .expect("command in flight")
     }
 
-    /// Answers the token request that a first command makes.
+    /// Responds to the token request that a first command makes.
     pub fn grant_token(&mut self, id: u32, step: &Step) -> Step {
         let request = http_request(step);
         assert_eq!(request.url, TOKEN_URL);
@@ -85,7 +85,7 @@ impl Harness {
     }
 }
 
-/// Sends a command, answers the token request it starts with, and returns
+/// Sends a command, responds to the token request it starts with, and returns
 /// the command's ID and its first admin API step.
 pub fn start_with_token(harness: &mut Harness, body: &str) -> (u32, Step) {
     let (id, step) = harness.send(body);
@@ -150,7 +150,7 @@ const RECORDINGS: &[(&str, &str)] = &[
     ("104-list-expired-admin-token", include_str!("../../../../shared/mas-real/104-list-expired-admin-token.json")),
 ];
 
-/// The response of a recorded exchange, as the host would pass it in.
+/// Returns the response of a recorded exchange, as the host would pass it in.
 pub fn recorded(name: &str) -> HttpResponse {
     let text = RECORDINGS
         .iter()
@@ -174,7 +174,7 @@ pub fn recorded(name: &str) -> HttpResponse {
     }
 }
 
-/// A registration-token resource as MAS lists it.
+/// Builds a registration-token resource as MAS lists it.
 pub fn resource(id: &str, token: &str) -> Value {
     json!({
         "type": "user-registration_token",
@@ -194,12 +194,12 @@ pub fn resource(id: &str, token: &str) -> Value {
     })
 }
 
-/// A ULID whose order follows `index`.
+/// Returns a ULID whose order follows `index`.
 pub fn ulid_for(index: u64) -> String {
     ulid::Ulid::from_parts(1_796_414_000_000 + index, u128::from(index)).to_string()
 }
 
-/// A list page of `tokens`, with `links.next` when `has_next`. The links
+/// Builds a list page of `tokens`, with `links.next` when `has_next`. The links
 /// are root-relative, without the reverse-proxy prefix, as MAS writes them.
 pub fn page(tokens: Vec<Value>, has_next: bool) -> HttpResponse {
     let mut links = json!({
@@ -214,7 +214,7 @@ pub fn page(tokens: Vec<Value>, has_next: bool) -> HttpResponse {
     json_response(200, json!({"data": tokens, "links": links}))
 }
 
-/// A single-resource document.
+/// Builds a single-resource document.
 pub fn single(resource: Value) -> HttpResponse {
     let id = resource["id"].as_str().unwrap_or("").to_owned();
     json_response(200, json!({"data": resource, "links": {"self": format!("/api/admin/v1/user-registration-tokens/{id}")}}))
